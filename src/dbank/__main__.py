@@ -1,0 +1,3 @@
+from dbank.cli import main
+
+main()

@@ -1,0 +1,383 @@
+"""The ``dbank`` command: run a branch, and a customer's commands against one.
+
+Exit status: 0 on success, 1 when the bank refuses or fails a request (the reason is
+printed), 2 for a mistake in the command line itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from dbank.branch import BranchConfig
+from dbank.client import Account, BankClient
+from dbank.ledger import AccountType, DbankError
+from dbank.money import Currency, currency, format_amount, parse_amount
+
+T = TypeVar("T")
+
+
+def _fail(error: DbankError) -> None:
+    click.echo(f"error: {error.reason}: {error.message}", err=True)
+    sys.exit(1)
+
+
+def _run(make: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(make())  # type: ignore[arg-type]
+    except DbankError as exc:
+        _fail(exc)
+        raise AssertionError("unreachable") from exc
+
+
+@click.group()
+@click.version_option(package_name="dbank")
+def main() -> None:
+    """dbank: a distributed bank over gRPC."""
+
+
+# dbank branch -------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--id", "branch_id", type=click.IntRange(min=1), required=True, help="This branch's id."
+)
+@click.option(
+    "--listen",
+    default="127.0.0.1:0",
+    show_default=True,
+    help="HOST:PORT to serve on (port 0: any free port).",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory of the branch's SQLite file (created if missing).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+def branch(branch_id: int, listen: str, data_dir: Path, verbose: bool) -> None:
+    """Run one branch until SIGINT or SIGTERM.
+
+    Prints "branch ID listening on HOST:PORT" once it serves requests.
+    """
+    from dbank.server import BranchServer, serve_until_signalled
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    _check_listen(listen)
+
+    def ready(server: BranchServer) -> None:
+        click.echo(f"branch {branch_id} listening on {server.address}")
+        sys.stdout.flush()
+
+    config = BranchConfig(branch_id=branch_id, listen=listen, data_dir=data_dir)
+    _run(lambda: serve_until_signalled(config, on_ready=ready))
+
+
+def _check_listen(listen: str) -> None:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise click.BadParameter(f"expected HOST:PORT, got {listen!r}", param_hint="--listen")
+
+
+# dbank account ------------------------------------------------------------------------
+
+
+@main.group()
+def account() -> None:
+    """A customer's commands against one branch. Amounts are decimals such as 12.34."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Session:
+    target: str
+    as_json: bool
+    timeout: float
+
+    def client(self) -> BankClient:
+        return BankClient(self.target, timeout=self.timeout)
+
+    def show(self, text: str, data: dict[str, Any]) -> None:
+        click.echo(json.dumps(data, sort_keys=True) if self.as_json else text)
+
+
+def _money(minor: int, cur: Currency) -> dict[str, Any]:
+    return {"minor_units": minor, "amount": format_amount(minor, cur), "currency": cur.code}
+
+
+def _account_json(acct: Account) -> dict[str, Any]:
+    cur = currency(acct.currency)
+    return {
+        "account_id": acct.account_id,
+        "type": acct.type.value,
+        "owner": acct.owner,
+        "currency": acct.currency,
+        "balance": _money(acct.balance, cur),
+        "withdrawable_here": _money(acct.withdrawable_here, cur),
+        "owner_branch": acct.owner_branch,
+    }
+
+
+def _account_line(acct: Account) -> str:
+    cur = currency(acct.currency)
+    return (
+        f"{acct.account_id} ({acct.type.value}, owner {acct.owner}):"
+        f" balance {format_amount(acct.balance, cur)} {cur.code}"
+    )
+
+
+def _parse_currency(code: str | None) -> Currency | None:
+    if code is None:
+        return None
+    try:
+        return currency(code.upper())
+    except DbankError as exc:
+        raise click.BadParameter(exc.message, param_hint="--currency") from exc
+
+
+def _parse_amount(text: str, cur: Currency) -> int:
+    try:
+        return parse_amount(text, cur)
+    except DbankError as exc:
+        raise click.BadParameter(exc.message, param_hint="AMOUNT") from exc
+
+
+async def _currency_of(bank: BankClient, account_id: str, given: Currency | None) -> Currency:
+    """The currency to read an amount in: the one given, else the account's own."""
+    if given is not None:
+        return given
+    return currency((await bank.get_balance(account_id=account_id)).currency)
+
+
+def _session_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options every account command takes, gathered into its first argument."""
+
+    @click.option(
+        "--branch",
+        "target",
+        envvar="DBANK_BRANCH",
+        default="127.0.0.1:7001",
+        show_default=True,
+        help="HOST:PORT of the branch to talk to (or $DBANK_BRANCH).",
+    )
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    @click.option(
+        "--timeout",
+        type=click.FloatRange(min=0.1),
+        default=10.0,
+        show_default=True,
+        help="Seconds to wait for an answer, retries included.",
+    )
+    @functools.wraps(command)
+    def with_session(target: str, as_json: bool, timeout: float, **kwargs: Any) -> None:
+        command(_Session(target, as_json, timeout), **kwargs)
+
+    return with_session
+
+
+_currency_option = click.option(
+    "--currency", "currency_code", help="ISO 4217 code; default: the account's own."
+)
+_request_id_option = click.option(
+    "--request-id", help="Idempotency key; repeat it to retry safely (default: a new UUID)."
+)
+
+
+@account.command("open")
+@click.argument("account_id")
+@click.option("--owner", required=True, help="The customer who owns the account.")
+@click.option(
+    "--type",
+    "account_type",
+    type=click.Choice(["checking", "savings"]),
+    default="checking",
+    show_default=True,
+)
+@click.option(
+    "--currency", "currency_code", default="USD", show_default=True, help="ISO 4217 code."
+)
+@_request_id_option
+@_session_options
+def open_account(
+    session: _Session,
+    account_id: str,
+    owner: str,
+    account_type: str,
+    currency_code: str,
+    request_id: str | None,
+) -> None:
+    """Open ACCOUNT_ID with a zero balance."""
+    cur = _parse_currency(currency_code)
+    assert cur is not None
+
+    async def go() -> Account:
+        async with session.client() as bank:
+            return await bank.create_account(
+                account_id=account_id,
+                owner=owner,
+                type=AccountType(account_type),
+                currency=cur.code,
+                request_id=request_id,
+            )
+
+    acct = _run(go)
+    session.show(f"opened {_account_line(acct)}", _account_json(acct))
+
+
+@account.command("show")
+@click.argument("account_ids", nargs=-1, required=True)
+@_session_options
+def show(session: _Session, account_ids: tuple[str, ...]) -> None:
+    """Show the balance of one or more accounts, read from one state of the branch."""
+
+    async def go() -> list[Account]:
+        async with session.client() as bank:
+            return await bank.get_balances(account_ids=account_ids)
+
+    accounts = _run(go)
+    text = "\n".join(_account_line(a) for a in accounts)
+    data = (
+        _account_json(accounts[0])
+        if len(accounts) == 1
+        else {"accounts": [_account_json(a) for a in accounts]}
+    )
+    session.show(text, data)
+
+
+@account.command()
+@click.argument("account_id")
+@click.argument("amount")
+@_currency_option
+@_request_id_option
+@_session_options
+def deposit(
+    session: _Session,
+    account_id: str,
+    amount: str,
+    currency_code: str | None,
+    request_id: str | None,
+) -> None:
+    """Deposit AMOUNT into ACCOUNT_ID."""
+    given = _parse_currency(currency_code)
+
+    async def go() -> tuple[Currency, int, Any]:
+        async with session.client() as bank:
+            cur = await _currency_of(bank, account_id, given)
+            minor = _parse_amount(amount, cur)
+            done = await bank.deposit(
+                account_id=account_id, amount=minor, currency=cur.code, request_id=request_id
+            )
+            return cur, minor, done
+
+    cur, minor, done = _run(go)
+    session.show(
+        f"deposited {format_amount(minor, cur)} {cur.code} to {account_id}:"
+        f" balance {format_amount(done.balance, cur)} {cur.code}",
+        {
+            "account_id": account_id,
+            "deposited": _money(minor, cur),
+            "balance": _money(done.balance, cur),
+            "op_id": str(done.op_id),
+            "request_id": done.request_id,
+        },
+    )
+
+
+@account.command()
+@click.argument("account_id")
+@click.argument("amount")
+@_currency_option
+@_request_id_option
+@_session_options
+def withdraw(
+    session: _Session,
+    account_id: str,
+    amount: str,
+    currency_code: str | None,
+    request_id: str | None,
+) -> None:
+    """Withdraw AMOUNT from ACCOUNT_ID; refused if the balance does not cover it."""
+    given = _parse_currency(currency_code)
+
+    async def go() -> tuple[Currency, int, Any]:
+        async with session.client() as bank:
+            cur = await _currency_of(bank, account_id, given)
+            minor = _parse_amount(amount, cur)
+            done = await bank.withdraw(
+                account_id=account_id, amount=minor, currency=cur.code, request_id=request_id
+            )
+            return cur, minor, done
+
+    cur, minor, done = _run(go)
+    session.show(
+        f"withdrew {format_amount(minor, cur)} {cur.code} from {account_id}:"
+        f" balance {format_amount(done.balance, cur)} {cur.code}",
+        {
+            "account_id": account_id,
+            "withdrawn": _money(minor, cur),
+            "balance": _money(done.balance, cur),
+            "op_id": str(done.op_id),
+            "request_id": done.request_id,
+        },
+    )
+
+
+@account.command()
+@click.argument("from_account_id")
+@click.argument("to_account_id")
+@click.argument("amount")
+@_currency_option
+@_request_id_option
+@_session_options
+def transfer(
+    session: _Session,
+    from_account_id: str,
+    to_account_id: str,
+    amount: str,
+    currency_code: str | None,
+    request_id: str | None,
+) -> None:
+    """Transfer AMOUNT from FROM_ACCOUNT_ID to TO_ACCOUNT_ID (same currency)."""
+    given = _parse_currency(currency_code)
+
+    async def go() -> tuple[Currency, int, Any]:
+        async with session.client() as bank:
+            cur = await _currency_of(bank, from_account_id, given)
+            minor = _parse_amount(amount, cur)
+            done = await bank.transfer(
+                from_account_id=from_account_id,
+                to_account_id=to_account_id,
+                amount=minor,
+                currency=cur.code,
+                request_id=request_id,
+            )
+            return cur, minor, done
+
+    cur, minor, done = _run(go)
+    session.show(
+        f"transferred {format_amount(minor, cur)} {cur.code}"
+        f" from {from_account_id} to {to_account_id}: balances"
+        f" {format_amount(done.from_balance, cur)} and {format_amount(done.to_balance, cur)}",
+        {
+            "from_account_id": from_account_id,
+            "to_account_id": to_account_id,
+            "transferred": _money(minor, cur),
+            "from_balance": _money(done.from_balance, cur),
+            "to_balance": _money(done.to_balance, cur),
+            "op_id": str(done.op_id),
+            "request_id": done.request_id,
+        },
+    )

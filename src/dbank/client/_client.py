@@ -1,0 +1,185 @@
+"""``BankClient``: the typed, async client of a dbank branch.
+
+Every write gets a fresh UUID request id unless the caller passes one; the client reuses
+it on its own retries, so a write it retries is applied at most once. Failures raise the
+classes of ``dbank.ledger.errors`` (``InsufficientFunds``, ``AccountNotFound``, ...).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import grpc
+
+from dbank._proto import bank_pb2 as pb
+from dbank._proto import bank_pb2_grpc
+from dbank.client._call import RetryPolicy, call
+from dbank.client._types import Account, BalanceChange, TransferResult
+from dbank.ledger import AccountType, OpId
+
+_WIRE_TYPES = {
+    AccountType.CHECKING: pb.ACCOUNT_TYPE_CHECKING,
+    AccountType.SAVINGS: pb.ACCOUNT_TYPE_SAVINGS,
+}
+_DOMAIN_TYPES = {wire: domain for domain, wire in _WIRE_TYPES.items()}
+
+DEFAULT_TIMEOUT = 10.0
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+class BankClient:
+    """A connection to one branch. Use ``async with BankClient("host:port") as bank:``."""
+
+    def __init__(
+        self, target: str, *, timeout: float = DEFAULT_TIMEOUT, retry: RetryPolicy | None = None
+    ) -> None:
+        self.target = target
+        self._channel = grpc.aio.insecure_channel(target)
+        self._stub = bank_pb2_grpc.BankStub(self._channel)
+        self._timeout = timeout
+        self._retry = retry or RetryPolicy()
+
+    async def __aenter__(self) -> BankClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def create_account(
+        self,
+        *,
+        account_id: str,
+        owner: str,
+        type: AccountType = AccountType.CHECKING,
+        currency: str = "USD",
+        request_id: str | None = None,
+    ) -> Account:
+        """Open an account with a zero balance, durably.
+
+        Raises:
+            InvalidArgument, AccountExists, RequestIdReused, Unavailable.
+        """
+        request = pb.CreateAccountRequest(
+            account_id=account_id,
+            type=_WIRE_TYPES[type],
+            currency=currency,
+            owner=owner,
+            request_id=request_id or new_request_id(),
+        )
+        reply = await self._call(self._stub.CreateAccount, request)
+        return _account(reply.account)
+
+    async def get_balance(self, *, account_id: str) -> Account:
+        """Read one account from the branch's replica. Raises AccountNotFound."""
+        reply = await self._call(self._stub.GetBalance, pb.GetBalanceRequest(account_id=account_id))
+        return _account(reply.account)
+
+    async def get_balances(self, *, account_ids: Sequence[str]) -> list[Account]:
+        """Read several accounts from one state of the branch's replica, in order asked."""
+        request = pb.GetBalancesRequest(account_ids=list(account_ids))
+        reply = await self._call(self._stub.GetBalances, request)
+        return [_account(a) for a in reply.accounts]
+
+    async def deposit(
+        self, *, account_id: str, amount: int, currency: str = "", request_id: str | None = None
+    ) -> BalanceChange:
+        """Add ``amount`` minor units, durably; ``currency`` if given must be the account's.
+
+        Raises:
+            InvalidArgument, AccountNotFound, CurrencyMismatch, BalanceOverflow,
+            RequestIdReused, Unavailable.
+        """
+        request_id = request_id or new_request_id()
+        request = pb.DepositRequest(
+            account_id=account_id, amount=amount, currency=currency, request_id=request_id
+        )
+        reply = await self._call(self._stub.Deposit, request)
+        return BalanceChange(
+            reply.account_id, reply.balance, reply.currency, _op_id(reply.op_id), request_id
+        )
+
+    async def withdraw(
+        self, *, account_id: str, amount: int, currency: str = "", request_id: str | None = None
+    ) -> BalanceChange:
+        """Take out ``amount`` minor units, never overdrawing.
+
+        Raises:
+            InvalidArgument, AccountNotFound, CurrencyMismatch, InsufficientFunds,
+            RequestIdReused, Unavailable.
+        """
+        request_id = request_id or new_request_id()
+        request = pb.WithdrawRequest(
+            account_id=account_id, amount=amount, currency=currency, request_id=request_id
+        )
+        reply = await self._call(self._stub.Withdraw, request)
+        return BalanceChange(
+            reply.account_id, reply.balance, reply.currency, _op_id(reply.op_id), request_id
+        )
+
+    async def transfer(
+        self,
+        *,
+        from_account_id: str,
+        to_account_id: str,
+        amount: int,
+        currency: str = "",
+        request_id: str | None = None,
+    ) -> TransferResult:
+        """Move ``amount`` minor units between two accounts of one currency, as one change.
+
+        Raises:
+            InvalidArgument, AccountNotFound, CurrencyMismatch, InsufficientFunds,
+            BalanceOverflow, RequestIdReused, Unavailable.
+        """
+        request_id = request_id or new_request_id()
+        request = pb.TransferRequest(
+            from_account_id=from_account_id,
+            to_account_id=to_account_id,
+            amount=amount,
+            currency=currency,
+            request_id=request_id,
+        )
+        reply = await self._call(self._stub.Transfer, request)
+        return TransferResult(
+            reply.from_account_id,
+            reply.from_balance,
+            reply.to_account_id,
+            reply.to_balance,
+            reply.currency,
+            _op_id(reply.op_id),
+            request_id,
+        )
+
+    async def _call(self, method: Any, request: Any) -> Any:
+        return await call(method, request, within=self._timeout, retry=self._retry)
+
+
+def _op_id(value: pb.OpId) -> OpId:
+    return OpId(value.origin, value.seq)
+
+
+def _account(value: pb.Account) -> Account:
+    return Account(
+        account_id=value.account_id,
+        type=_DOMAIN_TYPES[value.type],
+        currency=value.currency,
+        currency_exponent=value.currency_exponent,
+        owner=value.owner,
+        balance=value.balance,
+        withdrawable_here=value.withdrawable_here,
+        owner_branch=value.owner_branch,
+    )

@@ -1,0 +1,160 @@
+"""Commands: what a customer asks a branch to do, validated when they are made.
+
+A command that exists is well formed (ids, amounts, currency codes); whether the bank's
+state allows it is the planner's question. Each command names its idempotency key and a
+fingerprint of the parameters that define it (DESIGN §3): the same key with the same
+fingerprint is the same request.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dbank.ledger.errors import InvalidArgument
+from dbank.ledger.ops import AccountType
+from dbank.money import check_amount, currency
+
+_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+MAX_REQUEST_ID_BYTES = 64
+
+IdempotencyKey = tuple[str, str]
+"""``(scope, request_id)``: the account the request writes first, then the request id."""
+
+
+def check_id(value: str, *, field: str, reason: str = "INVALID_ACCOUNT_ID") -> str:
+    """Return ``value`` if it is 1-64 characters of ``[A-Za-z0-9_.:-]``."""
+    if not _ID.fullmatch(value):
+        raise InvalidArgument(
+            f"{field} must be 1-64 characters of [A-Za-z0-9_.:-], got {value!r}",
+            reason=reason,
+            field=field,
+        )
+    return value
+
+
+def check_request_id(value: str) -> str:
+    """Return ``value`` if it is a request id of 1-64 bytes (UTF-8)."""
+    size = len(value.encode())
+    if not 1 <= size <= MAX_REQUEST_ID_BYTES:
+        raise InvalidArgument(
+            f"request_id must be 1-{MAX_REQUEST_ID_BYTES} bytes, got {size}",
+            reason="INVALID_REQUEST_ID",
+            field="request_id",
+        )
+    return value
+
+
+def check_currency_code(code: str) -> str:
+    """Return ``code`` if it is empty (unspecified) or a known ISO 4217 code."""
+    if code:
+        currency(code)
+    return code
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAccountCommand:
+    """Open an account with a zero balance. ``currency`` is a known ISO 4217 code."""
+
+    account_id: str
+    type: AccountType
+    currency: str
+    owner: str
+    request_id: str
+
+    def __post_init__(self) -> None:
+        check_id(self.account_id, field="account_id")
+        check_id(self.owner, field="owner", reason="INVALID_OWNER")
+        currency(self.currency)
+        check_request_id(self.request_id)
+
+    @property
+    def key(self) -> IdempotencyKey:
+        return (self.account_id, self.request_id)
+
+    @property
+    def fingerprint(self) -> str:
+        return f"CreateAccount|{self.account_id}|{self.type.value}|{self.currency}|{self.owner}"
+
+
+@dataclass(frozen=True, slots=True)
+class DepositCommand:
+    """Credit ``amount`` minor units; ``currency`` ("" for any) must match the account's."""
+
+    account_id: str
+    amount: int
+    request_id: str
+    currency: str = ""
+
+    def __post_init__(self) -> None:
+        check_id(self.account_id, field="account_id")
+        check_amount(self.amount)
+        check_currency_code(self.currency)
+        check_request_id(self.request_id)
+
+    @property
+    def key(self) -> IdempotencyKey:
+        return (self.account_id, self.request_id)
+
+    @property
+    def fingerprint(self) -> str:
+        return f"Deposit|{self.account_id}|{self.amount}"
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawCommand:
+    """Debit ``amount`` minor units, never below a zero balance."""
+
+    account_id: str
+    amount: int
+    request_id: str
+    currency: str = ""
+
+    def __post_init__(self) -> None:
+        check_id(self.account_id, field="account_id")
+        check_amount(self.amount)
+        check_currency_code(self.currency)
+        check_request_id(self.request_id)
+
+    @property
+    def key(self) -> IdempotencyKey:
+        return (self.account_id, self.request_id)
+
+    @property
+    def fingerprint(self) -> str:
+        return f"Withdraw|{self.account_id}|{self.amount}"
+
+
+@dataclass(frozen=True, slots=True)
+class TransferCommand:
+    """Move ``amount`` minor units between two distinct accounts of one currency."""
+
+    from_account_id: str
+    to_account_id: str
+    amount: int
+    request_id: str
+    currency: str = ""
+
+    def __post_init__(self) -> None:
+        check_id(self.from_account_id, field="from_account_id")
+        check_id(self.to_account_id, field="to_account_id")
+        if self.from_account_id == self.to_account_id:
+            raise InvalidArgument(
+                "a transfer needs two different accounts",
+                reason="SAME_ACCOUNT",
+                field="to_account_id",
+            )
+        check_amount(self.amount)
+        check_currency_code(self.currency)
+        check_request_id(self.request_id)
+
+    @property
+    def key(self) -> IdempotencyKey:
+        return (self.from_account_id, self.request_id)
+
+    @property
+    def fingerprint(self) -> str:
+        return f"Transfer|{self.from_account_id}|{self.to_account_id}|{self.amount}"
+
+
+Command = OpenAccountCommand | DepositCommand | WithdrawCommand | TransferCommand

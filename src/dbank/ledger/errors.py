@@ -1,0 +1,193 @@
+"""The one exception tree of dbank.
+
+Every foreseeable failure is one of these; the gRPC edge maps each class to a status code
+and a ``google.rpc.ErrorInfo`` reason in one table (``dbank.server._errors``), and the
+client maps the reason back to the same class, so callers catch ``InsufficientFunds``, not
+a raw gRPC error::
+
+    DbankError
+    ├── InvalidArgument          bad input: amounts, ids, currencies, types (reason varies)
+    ├── NotFound
+    │   └── AccountNotFound      ACCOUNT_NOT_FOUND: no such account at this replica
+    ├── AlreadyExists
+    │   ├── AccountExists        ACCOUNT_EXISTS: the id is taken (with other attributes)
+    │   └── RequestIdReused      REQUEST_ID_REUSED: the request id was used with other parameters
+    ├── FailedPrecondition
+    │   ├── InsufficientFunds    INSUFFICIENT_FUNDS: the write would overdraw the account
+    │   ├── CurrencyMismatch     CURRENCY_MISMATCH: another currency than the account's
+    │   └── BalanceOverflow      BALANCE_OVERFLOW: a balance or escrow share would pass 2^63 - 1
+    ├── Aborted
+    │   └── RequestInProgress    REQUEST_IN_PROGRESS: the same request id is being applied (retry)
+    ├── Unavailable              UNAVAILABLE: a needed branch or the store cannot be reached (retry)
+    ├── DeadlineExceeded         DEADLINE_EXCEEDED: no answer within the caller's deadline (retry)
+    └── Internal                 INTERNAL: a bug; never raised for a foreseeable case
+        └── InvariantViolation   INVARIANT_VIOLATION: an op that would break the ledger's
+                                 invariants (fail-stop: it is never applied)
+
+``Aborted`` and ``Unavailable`` are transient: retrying the same request id is safe and is
+what the client library does. All other outcomes are definite and are stored as the
+request id's outcome.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class DbankError(Exception):
+    """Base of every dbank error: a message for people, a reason code for programs."""
+
+    reason: ClassVar[str] = "DBANK_ERROR"
+    transient: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, reason: str | None = None, **metadata: str) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason is not None:
+            self.reason = reason  # type: ignore[misc]
+        self.metadata: dict[str, str] = {k: str(v) for k, v in metadata.items()}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, reason={self.reason!r})"
+
+
+class InvalidArgument(DbankError):
+    """A request field is malformed or out of range; ``metadata["field"]`` names it.
+
+    Reasons: INVALID_ARGUMENT, INVALID_AMOUNT, TOO_MANY_DECIMALS, UNKNOWN_CURRENCY,
+    INVALID_ACCOUNT_ID, INVALID_OWNER, INVALID_ACCOUNT_TYPE, INVALID_REQUEST_ID, SAME_ACCOUNT,
+    TOO_MANY_ACCOUNTS.
+    """
+
+    reason = "INVALID_ARGUMENT"
+
+
+class NotFound(DbankError):
+    """The named resource does not exist."""
+
+    reason = "NOT_FOUND"
+
+
+class AccountNotFound(NotFound):
+    """No account has this id at this replica."""
+
+    reason = "ACCOUNT_NOT_FOUND"
+
+
+class AlreadyExists(DbankError):
+    """The thing to create exists already."""
+
+    reason = "ALREADY_EXISTS"
+
+
+class AccountExists(AlreadyExists):
+    """The account id is taken: opening it again (by another request) is refused."""
+
+    reason = "ACCOUNT_EXISTS"
+
+
+class RequestIdReused(AlreadyExists):
+    """The request id was first used for a request with other parameters."""
+
+    reason = "REQUEST_ID_REUSED"
+
+
+class FailedPrecondition(DbankError):
+    """The request is well formed but the state of the bank does not allow it."""
+
+    reason = "FAILED_PRECONDITION"
+
+
+class InsufficientFunds(FailedPrecondition):
+    """The write would take the account's balance below zero."""
+
+    reason = "INSUFFICIENT_FUNDS"
+
+
+class CurrencyMismatch(FailedPrecondition):
+    """The currency named by the request, or the other account's, is not the account's."""
+
+    reason = "CURRENCY_MISMATCH"
+
+
+class BalanceOverflow(FailedPrecondition):
+    """The write would push a balance or an escrow share past 2^63 - 1 minor units."""
+
+    reason = "BALANCE_OVERFLOW"
+
+
+class Aborted(DbankError):
+    """A concurrency conflict; the same request may be retried."""
+
+    reason = "ABORTED"
+    transient = True
+
+
+class RequestInProgress(Aborted):
+    """Another attempt with the same request id is being applied right now."""
+
+    reason = "REQUEST_IN_PROGRESS"
+
+
+class Unavailable(DbankError):
+    """A branch or the store needed for the request cannot be reached; retry later."""
+
+    reason = "UNAVAILABLE"
+    transient = True
+
+
+class DeadlineExceeded(DbankError):
+    """The request did not finish within its deadline; it may or may not have been applied,
+    so retry it with the same request id."""
+
+    reason = "DEADLINE_EXCEEDED"
+    transient = True
+
+
+class Internal(DbankError):
+    """A defect in dbank. Never raised for a foreseeable mistake."""
+
+    reason = "INTERNAL"
+
+
+class InvariantViolation(Internal):
+    """An op that would break an invariant of the ledger: an escrow share or balance below
+    zero or past 2^63 - 1, an op out of causal order, an unknown account. Replicas refuse
+    such an op whole and stop applying from its origin: they never repair silently."""
+
+    reason = "INVARIANT_VIOLATION"
+
+
+ERROR_CLASSES: tuple[type[DbankError], ...] = (
+    InvalidArgument,
+    NotFound,
+    AccountNotFound,
+    AlreadyExists,
+    AccountExists,
+    RequestIdReused,
+    FailedPrecondition,
+    InsufficientFunds,
+    CurrencyMismatch,
+    BalanceOverflow,
+    Aborted,
+    RequestInProgress,
+    Unavailable,
+    DeadlineExceeded,
+    Internal,
+    InvariantViolation,
+)
+
+
+_BY_NAME = {cls.__name__: cls for cls in ERROR_CLASSES}
+_BY_REASON = {cls.reason: cls for cls in ERROR_CLASSES}
+
+
+def error_class_named(name: str) -> type[DbankError]:
+    """Return the error class called ``name`` (as stored with a request's outcome)."""
+    return _BY_NAME.get(name, Internal)
+
+
+def error_class_for_reason(reason: str, default: type[DbankError]) -> type[DbankError]:
+    """Return the class whose reason is ``reason``, or ``default``: InvalidArgument has
+    several reasons, and a newer server may send reasons this version does not know."""
+    return _BY_REASON.get(reason, default)

@@ -1,0 +1,218 @@
+"""The replicated state of the bank: accounts and the escrow share of every branch.
+
+For every account ``a`` and branch ``b`` a replica keeps ``rights[a, b]``, the part of
+``a``'s balance that ``b`` may spend; ``balance(a)`` is their sum. ``apply`` is the only way
+the state changes, and it refuses (``InvariantViolation``) any op that would take a share
+below zero or past 2^63 - 1, or that arrives out of causal order, before changing anything.
+"""
+
+from __future__ import annotations
+
+from collections import ChainMap
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from dbank.ledger.errors import AccountNotFound, InvariantViolation
+from dbank.ledger.ops import (
+    AccountType,
+    Deposit,
+    Grant,
+    Op,
+    OpenAccount,
+    Transfer,
+    Withdrawal,
+)
+from dbank.ledger.version_vector import VersionVector
+from dbank.money import MAX_AMOUNT
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+RightsKey = tuple[str, int]
+"""``(account_id, branch_id)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    """The fixed attributes of an account, set by the op that opened it."""
+
+    account_id: str
+    type: AccountType
+    currency: str
+    owner: str
+    owner_branch: int
+    opened_hlc: int
+
+
+@dataclass(frozen=True, slots=True)
+class StateDelta:
+    """What a set of applied ops changed: new values only, keyed like the state."""
+
+    accounts: Mapping[str, AccountRecord]
+    rights: Mapping[RightsKey, int]
+    applied: Mapping[int, int]
+
+
+class LedgerState:
+    """One replica's state. Not thread-safe: one writer owns it.
+
+    ``overlay()`` gives a child state whose changes stay apart until ``absorb``: the writer
+    plans and applies a batch there, and readers keep seeing only committed state.
+    """
+
+    def __init__(
+        self,
+        accounts: MutableMapping[str, AccountRecord] | None = None,
+        rights: MutableMapping[RightsKey, int] | None = None,
+        applied: MutableMapping[int, int] | None = None,
+        balances: MutableMapping[str, int] | None = None,
+    ) -> None:
+        self.accounts: MutableMapping[str, AccountRecord] = accounts if accounts is not None else {}
+        self.rights: MutableMapping[RightsKey, int] = rights if rights is not None else {}
+        self.applied: MutableMapping[int, int] = applied if applied is not None else {}
+        if balances is None:
+            balances = {}
+            for (account_id, _), amount in self.rights.items():
+                balances[account_id] = balances.get(account_id, 0) + amount
+        # The sum of an account's rights, kept so that a balance read is O(1).
+        self.balances: MutableMapping[str, int] = balances
+
+    # Reads ---------------------------------------------------------------------------
+
+    def account(self, account_id: str) -> AccountRecord:
+        """The account's record; raises ``AccountNotFound`` if this replica has none."""
+        record = self.accounts.get(account_id)
+        if record is None:
+            raise AccountNotFound(f"no account {account_id!r}", account_id=account_id)
+        return record
+
+    def balance(self, account_id: str) -> int:
+        return self.balances.get(account_id, 0)
+
+    def rights_of(self, account_id: str, branch: int) -> int:
+        return self.rights.get((account_id, branch), 0)
+
+    def version_vector(self) -> VersionVector:
+        return VersionVector(self.applied)
+
+    def has_applied(self, op: Op) -> bool:
+        return self.applied.get(op.id.origin, 0) >= op.id.seq
+
+    def is_ready(self, op: Op) -> bool:
+        """True if ``op`` is the next op of its origin and its deps are all applied."""
+        origin, seq = op.id.origin, op.id.seq
+        if self.applied.get(origin, 0) != seq - 1 or op.deps[origin] != seq - 1:
+            return False
+        return all(self.applied.get(o, 0) >= s for o, s in op.deps.items())
+
+    # Changes -------------------------------------------------------------------------
+
+    def apply(self, op: Op) -> bool:
+        """Apply ``op`` exactly once; return False if it was applied already.
+
+        Raises:
+            InvariantViolation: the op is not ready (``is_ready``) or would break an
+                invariant; nothing is changed.
+        """
+        if self.has_applied(op):
+            return False
+        if not self.is_ready(op):
+            raise InvariantViolation(f"op {op.id} applied before its deps {op.deps}")
+        changes = self._effects(op)
+        for (account_id, branch), delta in changes:
+            self._add_rights(account_id, branch, delta)
+        if isinstance(op.body, OpenAccount):
+            body = op.body
+            self.accounts[body.account_id] = AccountRecord(
+                body.account_id, body.type, body.currency, body.owner, op.id.origin, op.hlc
+            )
+            self.balances[body.account_id] = 0
+        self.applied[op.id.origin] = op.id.seq
+        return True
+
+    def _effects(self, op: Op) -> list[tuple[RightsKey, int]]:
+        """The rights changes of ``op``, checked against every invariant first."""
+        body, origin = op.body, op.id.origin
+        changes: list[tuple[RightsKey, int]]
+        match body:
+            case OpenAccount():
+                if body.account_id in self.accounts:
+                    raise InvariantViolation(f"op {op.id} opens {body.account_id!r} again")
+                changes = []
+            case Deposit():
+                changes = [((body.account_id, origin), body.amount)]
+            case Withdrawal():
+                changes = [((body.account_id, origin), -body.amount)]
+            case Transfer():
+                changes = [
+                    ((body.from_account_id, origin), -body.amount),
+                    ((body.to_account_id, origin), body.amount),
+                ]
+            case Grant():
+                changes = [
+                    ((body.account_id, origin), -body.amount),
+                    ((body.account_id, body.to_branch), body.amount),
+                ]
+        if not isinstance(body, OpenAccount):
+            self._check_movement(op, body.amount)
+        self._check_bounds(op, changes)
+        return changes
+
+    def _check_movement(self, op: Op, amount: int) -> None:
+        if amount <= 0:
+            raise InvariantViolation(f"op {op.id} moves a non-positive amount")
+        for account_id in op.accounts():
+            record = self.accounts.get(account_id)
+            if record is None or record.currency != op.currency:
+                raise InvariantViolation(
+                    f"op {op.id} names unknown {op.currency} account {account_id!r}"
+                )
+
+    def _check_bounds(self, op: Op, changes: list[tuple[RightsKey, int]]) -> None:
+        rights: dict[RightsKey, int] = {}
+        balances: dict[str, int] = {}
+        for key, delta in changes:
+            rights[key] = rights.get(key, self.rights.get(key, 0)) + delta
+            balances[key[0]] = balances.get(key[0], self.balance(key[0])) + delta
+        for value in (*rights.values(), *balances.values()):
+            if not 0 <= value <= MAX_AMOUNT:
+                raise InvariantViolation(f"op {op.id} would take a share or balance to {value}")
+
+    def _add_rights(self, account_id: str, branch: int, delta: int) -> None:
+        key = (account_id, branch)
+        self.rights[key] = self.rights.get(key, 0) + delta
+        self.balances[account_id] = self.balances.get(account_id, 0) + delta
+
+    # Overlays ------------------------------------------------------------------------
+
+    def overlay(self) -> LedgerState:
+        """A child state: reads fall through to this one, changes stay in the child."""
+        return LedgerState(
+            ChainMap({}, self.accounts),
+            ChainMap({}, self.rights),
+            ChainMap({}, self.applied),
+            ChainMap({}, self.balances),
+        )
+
+    def delta(self) -> StateDelta:
+        """The changes made in this overlay (only valid on a state from ``overlay()``)."""
+        return StateDelta(
+            _own(self.accounts),
+            _own(self.rights),
+            _own(self.applied),
+        )
+
+    def absorb(self, child: LedgerState) -> None:
+        """Make the changes of an overlay of this state part of it."""
+        self.accounts.update(_own(child.accounts))
+        self.rights.update(_own(child.rights))
+        self.applied.update(_own(child.applied))
+        self.balances.update(_own(child.balances))
+
+
+def _own(mapping: Mapping[K, V]) -> dict[K, V]:
+    if not isinstance(mapping, ChainMap):
+        raise TypeError("not an overlay")
+    own: dict[K, V] = mapping.maps[0]  # type: ignore[assignment]
+    return own

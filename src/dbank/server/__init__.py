@@ -1,0 +1,5 @@
+"""The gRPC face of a branch: servicers, conversion, error mapping, the server."""
+
+from dbank.server._branch_server import BranchServer, serve_until_signalled
+
+__all__ = ["BranchServer", "serve_until_signalled"]

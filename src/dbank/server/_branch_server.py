@@ -1,0 +1,96 @@
+"""A branch behind its gRPC server: the Bank service, health checking and reflection."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from dbank._proto import bank_pb2, bank_pb2_grpc
+from dbank.branch import Branch, BranchConfig
+from dbank.ledger import Unavailable
+from dbank.server._bank_servicer import BankServicer
+from dbank.server._interceptors import ErrorInterceptor
+
+log = logging.getLogger(__name__)
+
+BANK_SERVICE = bank_pb2.DESCRIPTOR.services_by_name["Bank"].full_name
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+class BranchServer:
+    """Create with ``await BranchServer.start(config)``; ``await stop()`` when done."""
+
+    def __init__(
+        self,
+        branch: Branch,
+        server: grpc.aio.Server,
+        health: health.aio.HealthServicer,
+        address: str,
+    ) -> None:
+        self.branch = branch
+        self.address = address
+        self._server = server
+        self._health = health
+
+    @classmethod
+    async def start(cls, config: BranchConfig) -> BranchServer:
+        """Open the branch's store and serve it on ``config.listen``.
+
+        Raises:
+            Unavailable: the store cannot be opened or the address cannot be bound.
+        """
+        branch = await Branch.open(config)
+        try:
+            server = grpc.aio.server(interceptors=[ErrorInterceptor()])
+            bank_pb2_grpc.add_BankServicer_to_server(BankServicer(branch), server)
+            health_servicer = health.aio.HealthServicer()
+            health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+            reflection.enable_server_reflection(
+                [BANK_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+            )
+            port = _bind(server, config.listen)
+            await server.start()
+        except BaseException:
+            await branch.close()
+            raise
+        for service in ("", BANK_SERVICE):
+            await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+        host = config.listen.rsplit(":", 1)[0]
+        return cls(branch, server, health_servicer, f"{host}:{port}")
+
+    async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Stop taking requests, let those in flight finish, close the store."""
+        await self._health.enter_graceful_shutdown()
+        await self._server.stop(grace)
+        await self.branch.close()
+
+
+def _bind(server: grpc.aio.Server, listen: str) -> int:
+    try:
+        port: int = server.add_insecure_port(listen)
+    except RuntimeError as exc:
+        raise Unavailable(f"cannot listen on {listen}: {exc}") from exc
+    if port == 0:
+        raise Unavailable(f"cannot listen on {listen}")
+    return port
+
+
+async def serve_until_signalled(
+    config: BranchConfig, *, on_ready: Callable[[BranchServer], None]
+) -> None:
+    """Run a branch until SIGINT or SIGTERM, then shut it down cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    server = await BranchServer.start(config)
+    on_ready(server)
+    await stop.wait()
+    log.info("branch %d shutting down", config.branch_id)
+    await server.stop()

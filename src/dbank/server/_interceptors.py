@@ -1,0 +1,52 @@
+"""Server interceptors: where dbank's errors become gRPC statuses, for every method."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from dbank.ledger.errors import DbankError, Internal
+from dbank.server._errors import to_status
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Maps a ``DbankError`` raised by a unary handler to its rich status; anything else
+    is a defect, logged and answered ``INTERNAL`` (never ``UNKNOWN``)."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        return grpc.unary_unary_rpc_method_handler(
+            _mapping_errors(handler.unary_unary, handler_call_details.method),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _mapping_errors(behavior: Handler, method: str) -> Handler:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await behavior(request, context)
+        except grpc.aio.AbortError:
+            raise
+        except DbankError as exc:
+            error = exc
+        except Exception as exc:
+            log.exception("%s failed", method)
+            error = Internal(f"internal error in {method}: {type(exc).__name__}")
+        status = to_status(error)
+        await context.abort(status.code, status.details, status.trailing_metadata)
+
+    return wrapped

@@ -1,0 +1,65 @@
+"""The storage interface of a branch: one small protocol, implemented once per backend.
+
+A store persists the branch's ops, the escrow state they produced, the outcome of every
+request id and the version vector, and commits each batch of the writer atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from dbank.ledger import IdempotencyKey, LedgerState, Op, Outcome, StateDelta
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """One batch of the writer: everything in it becomes durable together or not at all.
+
+    Attributes:
+        ops: the ops applied in the batch, in apply order.
+        delta: the new values of every state entry the ops changed.
+        outcomes: the first definite outcome of each request decided in the batch.
+    """
+
+    ops: Sequence[Op]
+    delta: StateDelta
+    outcomes: Sequence[tuple[IdempotencyKey, Outcome]]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The committed state of a store, as a branch loads it at start."""
+
+    state: LedgerState
+    last_hlc: int
+
+
+class Store(Protocol):
+    """Where a branch keeps its durable state. Coroutines; one writer at a time."""
+
+    async def load(self) -> Snapshot:
+        """Read the whole committed state: every acknowledged commit, no partial one."""
+        ...
+
+    async def get_outcomes(self, keys: Sequence[IdempotencyKey]) -> dict[IdempotencyKey, Outcome]:
+        """Return the stored outcome of each key that has one (committed state only)."""
+        ...
+
+    async def commit(self, commit: Commit) -> None:
+        """Make ``commit`` durable atomically: when this returns, all of it survives a
+        crash of the process or the machine; if it raises, none of it is stored.
+
+        Raises:
+            Unavailable: the store could not commit; nothing was written.
+        """
+        ...
+
+    async def read_ops(self, origin: int, after_seq: int, limit: int) -> list[Op]:
+        """Up to ``limit`` ops of ``origin`` with seq > ``after_seq``, in seq order."""
+        ...
+
+    async def close(self) -> None:
+        """Release the store. Committed data stays; later calls fail."""
+        ...

@@ -1,0 +1,54 @@
+"""A store in memory: the twin of the durable stores for unit tests. Nothing survives."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+from dbank.ledger import IdempotencyKey, LedgerState, Op, Outcome
+from dbank.store._base import Commit, Snapshot
+
+
+class MemoryStore:
+    """Implements ``Store``; each commit is atomic because it runs without an await."""
+
+    def __init__(self) -> None:
+        self._state = LedgerState()
+        self._ops: dict[tuple[int, int], Op] = {}
+        self._outcomes: dict[IdempotencyKey, Outcome] = {}
+        self._last_hlc = 0
+
+    async def load(self) -> Snapshot:
+        state = LedgerState(
+            dict(self._state.accounts), dict(self._state.rights), dict(self._state.applied)
+        )
+        return Snapshot(state, self._last_hlc)
+
+    async def get_outcomes(self, keys: Sequence[IdempotencyKey]) -> dict[IdempotencyKey, Outcome]:
+        return {key: self._outcomes[key] for key in keys if key in self._outcomes}
+
+    async def commit(self, commit: Commit) -> None:
+        for op in commit.ops:
+            if (op.id.origin, op.id.seq) in self._ops:
+                raise ValueError(f"op {op.id} stored twice")
+        for key, _ in commit.outcomes:
+            if key in self._outcomes:
+                raise ValueError(f"outcome {key} stored twice")
+        for op in commit.ops:
+            self._ops[op.id.origin, op.id.seq] = op
+            self._last_hlc = max(self._last_hlc, op.hlc)
+        self._state.accounts.update(commit.delta.accounts)
+        self._state.rights.update(commit.delta.rights)
+        self._state.applied.update(commit.delta.applied)
+        self._outcomes.update(copy.copy(dict(commit.outcomes)))
+
+    async def read_ops(self, origin: int, after_seq: int, limit: int) -> list[Op]:
+        found: list[Op] = []
+        seq = after_seq + 1
+        while len(found) < limit and (origin, seq) in self._ops:
+            found.append(self._ops[origin, seq])
+            seq += 1
+        return found
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,235 @@
+"""The embedded SQLite store: one file per branch, WAL, ``synchronous=FULL``.
+
+All access goes through one thread that owns the connection, so the asyncio loop never
+blocks on disk and SQLite sees a single writer. A ``Commit`` is one ``BEGIN IMMEDIATE``
+transaction; with ``synchronous=FULL`` its COMMIT returns only once the WAL is fsynced, so a
+returned ``commit`` survives power loss. The writer batches many requests into one commit
+(group commit), which is what makes that fsync affordable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from dbank.ledger import (
+    AccountRecord,
+    AccountType,
+    IdempotencyKey,
+    LedgerState,
+    Op,
+    Outcome,
+    Unavailable,
+)
+from dbank.ledger.codec import decode_op, decode_outcome, encode_op, encode_outcome
+from dbank.store._base import Commit, Snapshot
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ops (
+    origin INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    hlc INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (origin, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS accounts (
+    account_id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    owner_branch INTEGER NOT NULL,
+    opened_hlc INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rights (
+    account_id TEXT NOT NULL,
+    branch INTEGER NOT NULL,
+    amount INTEGER NOT NULL CHECK (amount >= 0),
+    PRIMARY KEY (account_id, branch)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS applied (
+    origin INTEGER PRIMARY KEY,
+    seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outcomes (
+    scope TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (scope, request_id)
+) WITHOUT ROWID;
+"""
+
+
+@contextlib.contextmanager
+def _translated(action: str) -> Iterator[None]:
+    """Turn SQLite's errors into dbank's, in this one place."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise Unavailable(f"sqlite store could not {action}: {exc}") from exc
+
+
+class SqliteStore:
+    """Implements ``Store`` on one SQLite file. Create with ``await SqliteStore.open(...)``."""
+
+    def __init__(self, executor: ThreadPoolExecutor, connection: sqlite3.Connection) -> None:
+        self._executor = executor
+        self._db = connection
+
+    @classmethod
+    async def open(cls, path: Path, *, branch_id: int) -> SqliteStore:
+        """Open (creating if needed) the store of branch ``branch_id`` at ``path``.
+
+        Raises:
+            Unavailable: the file cannot be opened or belongs to another branch.
+        """
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbank-sqlite")
+        loop = asyncio.get_running_loop()
+        try:
+            db = await loop.run_in_executor(executor, _connect, path, branch_id)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(executor, db)
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def load(self) -> Snapshot:
+        return await self._run(self._load)
+
+    def _load(self) -> Snapshot:
+        with _translated("load"):
+            accounts = {
+                row[0]: AccountRecord(row[0], AccountType(row[1]), row[2], row[3], row[4], row[5])
+                for row in self._db.execute(
+                    "SELECT account_id, type, currency, owner, owner_branch, opened_hlc"
+                    " FROM accounts"
+                )
+            }
+            rights = {
+                (a, b): amount
+                for a, b, amount in self._db.execute(
+                    "SELECT account_id, branch, amount FROM rights"
+                )
+            }
+            applied = dict(self._db.execute("SELECT origin, seq FROM applied").fetchall())
+            (last_hlc,) = self._db.execute("SELECT coalesce(max(hlc), 0) FROM ops").fetchone()
+        return Snapshot(LedgerState(accounts, rights, applied), last_hlc)
+
+    async def get_outcomes(self, keys: Sequence[IdempotencyKey]) -> dict[IdempotencyKey, Outcome]:
+        return await self._run(lambda: self._get_outcomes(keys))
+
+    def _get_outcomes(self, keys: Sequence[IdempotencyKey]) -> dict[IdempotencyKey, Outcome]:
+        found: dict[IdempotencyKey, Outcome] = {}
+        with _translated("read request outcomes"):
+            for key in keys:
+                row = self._db.execute(
+                    "SELECT data FROM outcomes WHERE scope = ? AND request_id = ?", key
+                ).fetchone()
+                if row is not None:
+                    found[key] = decode_outcome(row[0])
+        return found
+
+    async def commit(self, commit: Commit) -> None:
+        await self._run(lambda: self._commit(commit))
+
+    def _commit(self, commit: Commit) -> None:
+        db = self._db
+        with _translated("commit"):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(
+                    "INSERT INTO ops (origin, seq, hlc, data) VALUES (?, ?, ?, ?)",
+                    [(op.id.origin, op.id.seq, op.hlc, encode_op(op)) for op in commit.ops],
+                )
+                db.executemany(
+                    "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            a.account_id,
+                            a.type.value,
+                            a.currency,
+                            a.owner,
+                            a.owner_branch,
+                            a.opened_hlc,
+                        )
+                        for a in commit.delta.accounts.values()
+                    ],
+                )
+                db.executemany(
+                    "INSERT INTO rights (account_id, branch, amount) VALUES (?, ?, ?)"
+                    " ON CONFLICT (account_id, branch) DO UPDATE SET amount = excluded.amount",
+                    [(a, b, amount) for (a, b), amount in commit.delta.rights.items()],
+                )
+                db.executemany(
+                    "INSERT INTO applied (origin, seq) VALUES (?, ?)"
+                    " ON CONFLICT (origin) DO UPDATE SET seq = excluded.seq",
+                    list(commit.delta.applied.items()),
+                )
+                db.executemany(
+                    "INSERT INTO outcomes (scope, request_id, data) VALUES (?, ?, ?)",
+                    [(scope, rid, encode_outcome(o)) for (scope, rid), o in commit.outcomes],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    async def read_ops(self, origin: int, after_seq: int, limit: int) -> list[Op]:
+        return await self._run(lambda: self._read_ops(origin, after_seq, limit))
+
+    def _read_ops(self, origin: int, after_seq: int, limit: int) -> list[Op]:
+        with _translated("read ops"):
+            rows = self._db.execute(
+                "SELECT data FROM ops WHERE origin = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (origin, after_seq, limit),
+            ).fetchall()
+        return [decode_op(row[0]) for row in rows]
+
+    async def close(self) -> None:
+        await self._run(self._db.close)
+        self._executor.shutdown(wait=True)
+
+
+def _connect(path: Path, branch_id: int) -> sqlite3.Connection:
+    with _translated(f"open {path}"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: transactions are explicit BEGIN IMMEDIATE ... COMMIT.
+        db = sqlite3.connect(path, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = FULL")
+            db.executescript(_SCHEMA)
+            _claim(db, path, branch_id)
+        except BaseException:
+            db.close()
+            raise
+    return db
+
+
+def _claim(db: sqlite3.Connection, path: Path, branch_id: int) -> None:
+    """Mark a new file as branch ``branch_id``'s; refuse a file of another branch."""
+    db.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('branch_id', ?), ('schema', ?)",
+        (str(branch_id), str(SCHEMA_VERSION)),
+    )
+    meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    if meta["branch_id"] != str(branch_id):
+        raise Unavailable(
+            f"{path} holds branch {meta['branch_id']}'s data, not branch {branch_id}'s"
+        )
+    if meta["schema"] != str(SCHEMA_VERSION):
+        raise Unavailable(f"{path} has schema version {meta['schema']}, expected {SCHEMA_VERSION}")
