@@ -1,0 +1,48 @@
+"""Fixtures shared by every test folder."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+import uuid
+
+import pytest
+from support.branches import BranchProcess, start_branch
+
+from dbank.client import BankClient
+
+
+@pytest.fixture(scope="module")
+def branch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BranchProcess]:
+    """One real branch process on a free port, shared by a test module.
+
+    Tests that share it use their own account ids (``account_id`` fixture).
+    """
+    process = start_branch(1, tmp_path_factory.mktemp("branch"))
+    yield process
+    assert process.stop() == 0, process.log()
+
+
+@pytest.fixture
+def fresh_branch(tmp_path: Path) -> Iterator[BranchProcess]:
+    """A branch process of the test's own, for tests that kill or restart it."""
+    process = start_branch(1, tmp_path / "data")
+    yield process
+    if process.process.poll() is None:
+        process.stop()
+
+
+@pytest.fixture
+async def bank(branch: BranchProcess) -> AsyncIterator[BankClient]:
+    async with BankClient(branch.address) as client:
+        yield client
+
+
+@pytest.fixture
+def account_id() -> str:
+    """An account id no other test uses."""
+    return unique_id("acct")
+
+
+def unique_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"

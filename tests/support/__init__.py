@@ -1,0 +1,1 @@
+"""Helpers the tests share: real branch processes and ways to wait on them."""
