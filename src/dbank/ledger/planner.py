@@ -108,7 +108,7 @@ def _check_debit(state: LedgerState, account: AccountRecord, amount: int, branch
         cur = currency(account.currency)
         raise InsufficientFunds(
             f"account {account.account_id!r} has {format_amount(balance, cur)} {cur.code},"
-            f" {format_amount(amount, cur)} requested",
+            f" {format_amount(amount, cur)} {cur.code} requested",
             account_id=account.account_id,
             balance=str(balance),
         )

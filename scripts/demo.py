@@ -1,0 +1,65 @@
+"""`make demo`: start a durable branch on a temporary SQLite file, run a short customer
+session through the `dbank` command, and stop the branch."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+DBANK = [sys.executable, "-m", "dbank"]
+
+
+def start_branch(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    branch = subprocess.Popen(
+        [*DBANK, "branch", "--id", "1", "--listen", "127.0.0.1:0", "--data", str(data_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert branch.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(branch.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout=30):
+            branch.kill()
+            raise SystemExit("the branch did not start within 30 s")
+    line = branch.stdout.readline().strip()
+    print(f"# {line}")
+    return branch, line.rsplit(" ", 1)[1]
+
+
+def dbank(address: str, *args: str) -> None:
+    print(f"$ dbank {shlex.join(args)}")
+    env = {**os.environ, "DBANK_BRANCH": address}
+    done = subprocess.run([*DBANK, *args], env=env, text=True, capture_output=True)
+    output = (done.stdout + done.stderr).rstrip()
+    print(f"{output}\n  (exit status {done.returncode})" if done.returncode else output)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="dbank-demo-") as tmp:
+        data_dir = Path(tmp)
+        print(f"# a branch on the SQLite file {data_dir / 'branch-1.sqlite3'}")
+        branch, address = start_branch(data_dir)
+        try:
+            dbank(address, "account", "open", "alice", "--owner", "alice")
+            dbank(address, "account", "open", "bob", "--owner", "bob", "--type", "savings")
+            dbank(address, "account", "deposit", "alice", "100.00")
+            dbank(address, "account", "withdraw", "alice", "30.25")
+            dbank(address, "account", "transfer", "alice", "bob", "19.75")
+            dbank(address, "account", "withdraw", "alice", "500")
+            dbank(address, "account", "show", "alice", "bob")
+            dbank(address, "account", "show", "alice", "--json")
+        finally:
+            branch.terminate()
+            code = branch.wait(timeout=20)
+            if branch.stdout is not None:
+                branch.stdout.close()
+        print(f"# branch stopped (exit status {code})")
+
+
+if __name__ == "__main__":
+    main()
