@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-import uuid
 
 import pytest
 from support.branches import BranchProcess, start_branch

@@ -76,8 +76,8 @@ async def test_typed_errors(bank: BankClient, account_id: str) -> None:
     await bank.create_account(account_id=account_id, owner="o", request_id="r")
     with pytest.raises(AccountExists):
         await bank.create_account(account_id=account_id, owner="other")
+    await bank.deposit(account_id=account_id, amount=1, request_id="d")
     with pytest.raises(RequestIdReused):
-        await bank.deposit(account_id=account_id, amount=1, request_id="d")
         await bank.deposit(account_id=account_id, amount=2, request_id="d")
     with pytest.raises(AccountNotFound):
         await bank.get_balance(account_id=unique_id("missing"))

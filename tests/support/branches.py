@@ -16,6 +16,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 START_DEADLINE = 30.0
+DBANK_BRANCH = (sys.executable, "-m", "dbank", "branch")
 
 
 @dataclass
@@ -59,8 +60,7 @@ def start_branch(branch_id: int, data_dir: Path, listen: str = "127.0.0.1:0") ->
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "dbank", "branch", "--id", str(branch_id)]
-            + ["--listen", listen, "--data", str(data_dir)],
+            [*DBANK_BRANCH, "--id", str(branch_id), "--listen", listen, "--data", str(data_dir)],
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,

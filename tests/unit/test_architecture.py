@@ -65,7 +65,8 @@ def test_generated_code_is_current(tmp_path: Path) -> None:
     committed = sorted(p.name for p in (SRC / "_proto").iterdir() if p.suffix in (".py", ".pyi"))
     assert generated == committed
     _, mismatch, errors = filecmp.cmpfiles(tmp_path, SRC / "_proto", generated, shallow=False)
-    assert not mismatch and not errors, f"run `make proto`: {mismatch or errors} differ"
+    assert not mismatch, f"run `make proto`: {mismatch} differ"
+    assert not errors
 
 
 def _snake(name: str) -> str:
