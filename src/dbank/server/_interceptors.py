@@ -20,19 +20,29 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Maps a ``DbankError`` raised by a unary handler to its rich status; anything else
     is a defect, logged and answered ``INTERNAL`` (never ``UNKNOWN``)."""
 
+    def __init__(self) -> None:
+        # Wrapped handlers by method: built once, not on every call.
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
+        method = handler_call_details.method
+        wrapped = self._wrapped.get(method)
+        if wrapped is not None:
+            return wrapped
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        return grpc.unary_unary_rpc_method_handler(
-            _mapping_errors(handler.unary_unary, handler_call_details.method),
+        wrapped = grpc.unary_unary_rpc_method_handler(
+            _mapping_errors(handler.unary_unary, method),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+        self._wrapped[method] = wrapped
+        return wrapped
 
 
 def _mapping_errors(behavior: Handler, method: str) -> Handler:
