@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from dbank.ledger import (
@@ -22,7 +23,9 @@ from dbank.ledger import (
     OpId,
     Outcome,
     RequestIdReused,
+    RequestInProgress,
     Unavailable,
+    VersionVector,
     plan,
 )
 from dbank.store import Commit, Store
@@ -80,14 +83,22 @@ class Writer:
         """
         if self._task is None:
             raise Unavailable("the branch is shutting down")
-        future = self._in_flight.get(command.key)
-        if future is None:
-            future = asyncio.get_running_loop().create_future()
-            future.add_done_callback(_retrieve)
-            self._in_flight[command.key] = future
-            self._queue.put_nowait(_Pending(command, future))
-        # Shielded: a caller that goes away does not cancel a write others may wait for.
-        return _matching(command, await asyncio.shield(future))
+        running = self._in_flight.get(command.key)
+        if running is not None:
+            if running.cancelled():
+                raise RequestInProgress(
+                    f"request {command.request_id!r} is being applied; retry",
+                    request_id=command.request_id,
+                )
+            # Shielded: this waiter going away must not cancel the first attempt.
+            return _matching(command, await asyncio.shield(running))
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieve)
+        self._in_flight[command.key] = future
+        self._queue.put_nowait(_Pending(command, future))
+        # If this caller goes away the future is cancelled, but the write still goes
+        # through the writer: the command is queued, and its outcome will be stored.
+        return _matching(command, await future)
 
     async def _run(self) -> None:
         while True:
@@ -110,22 +121,27 @@ class Writer:
                 await self._reload()
 
     async def _process(self, batch: list[_Pending]) -> None:
-        stored = await self._store.get_outcomes([p.command.key for p in batch])
         overlay = self.state.overlay()
-        ops: list[Op] = []
-        outcomes: list[tuple[IdempotencyKey, Outcome]] = []
         results: list[tuple[_Pending, Outcome | DbankError]] = []
-        for pending in batch:
-            command = pending.command
-            result: Outcome | DbankError | None = stored.get(command.key)
-            if result is None:
-                result = self._decide(overlay, command, ops)
-                if isinstance(result, Outcome):
-                    outcomes.append((command.key, result))
-            results.append((pending, result))
-        if outcomes:
-            await self._store.commit(Commit(ops, overlay.delta(), outcomes))
-            self.state.absorb(overlay)
+
+        def decide(stored: Mapping[IdempotencyKey, Outcome]) -> Commit | None:
+            # Runs inside the store's transaction (possibly on its thread): it reads the
+            # committed state, which only this writer changes, and only after it returns.
+            results.clear()
+            ops: list[Op] = []
+            outcomes: list[tuple[IdempotencyKey, Outcome]] = []
+            for pending in batch:
+                command = pending.command
+                result: Outcome | DbankError | None = stored.get(command.key)
+                if result is None:
+                    result = self._decide(overlay, command, ops)
+                    if isinstance(result, Outcome):
+                        outcomes.append((command.key, result))
+                results.append((pending, result))
+            return Commit(ops, overlay.delta(), outcomes) if outcomes else None
+
+        await self._store.transact([p.command.key for p in batch], decide)
+        self.state.absorb(overlay)
         for pending, result in results:
             self._settle(pending, result)
 
@@ -143,7 +159,7 @@ class Writer:
         seq = overlay.applied.get(self.branch_id, 0) + 1
         op = Op(
             id=OpId(self.branch_id, seq),
-            deps=overlay.version_vector(),
+            deps=VersionVector({**overlay.applied, self.branch_id: seq - 1}),
             hlc=self._clock.tick(),
             request_id=command.request_id,
             currency=currency,

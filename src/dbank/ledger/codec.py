@@ -1,6 +1,6 @@
 """Canonical bytes for ops and outcomes.
 
-Every replica stores and sends an op as the same bytes (compact JSON with sorted keys), so
+Every replica stores and sends an op as the same bytes (compact positional JSON), so
 ``op_digest`` can tell an op that arrives again from a different op under a reused id.
 """
 
@@ -35,41 +35,44 @@ _KIND_OF = {cls: kind for kind, cls in _KINDS.items()}
 
 
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).encode()
 
 
 def encode_op(op: Op) -> bytes:
-    body = {name: getattr(op.body, name) for name in op.body.__slots__}
-    if isinstance(op.body, OpenAccount):
-        body["type"] = op.body.type.value
+    """``[origin, seq, deps, hlc, request_id, currency, kind, *body fields]``: positional,
+    so the bytes are canonical without sorting and cheap to make."""
+    body = op.body
+    fields = [getattr(body, name) for name in body.__slots__]
+    if isinstance(body, OpenAccount):
+        fields[1] = body.type.value
     return _dumps(
-        {
-            "id": [op.id.origin, op.id.seq],
-            "deps": sorted(op.deps.items()),
-            "hlc": op.hlc,
-            "request_id": op.request_id,
-            "currency": op.currency,
-            "kind": _KIND_OF[type(op.body)],
-            "body": body,
-        }
+        [
+            op.id.origin,
+            op.id.seq,
+            list(op.deps.items()),
+            op.hlc,
+            op.request_id,
+            op.currency,
+            _KIND_OF[type(body)],
+            *fields,
+        ]
     )
 
 
 def decode_op(data: bytes) -> Op:
     """Raises ``Internal`` for bytes that are not an encoded op."""
     try:
-        raw = json.loads(data)
-        kind = _KINDS[raw["kind"]]
-        fields = dict(raw["body"])
-        if kind is OpenAccount:
-            fields["type"] = AccountType(fields["type"])
+        origin, seq, deps, hlc, request_id, currency, kind, *fields = json.loads(data)
+        cls = _KINDS[kind]
+        if cls is OpenAccount:
+            fields[1] = AccountType(fields[1])
         return Op(
-            id=OpId(*raw["id"]),
-            deps=VersionVector((int(o), int(s)) for o, s in raw["deps"]),
-            hlc=int(raw["hlc"]),
-            request_id=str(raw["request_id"]),
-            currency=str(raw["currency"]),
-            body=kind(**fields),
+            id=OpId(int(origin), int(seq)),
+            deps=VersionVector((int(o), int(s)) for o, s in deps),
+            hlc=int(hlc),
+            request_id=str(request_id),
+            currency=str(currency),
+            body=cls(*fields),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise Internal(f"undecodable op: {exc}") from exc
@@ -80,30 +83,28 @@ def op_digest(data: bytes) -> str:
 
 
 def encode_outcome(outcome: Outcome) -> bytes:
+    op_id = outcome.op_id
     return _dumps(
-        {
-            "fingerprint": outcome.fingerprint,
-            "op_id": [outcome.op_id.origin, outcome.op_id.seq] if outcome.op_id else None,
-            "balances": outcome.balances,
-            "error": [
-                outcome.error_type,
-                outcome.error_reason,
-                outcome.error_message,
-                outcome.error_metadata,
-            ],
-        }
+        [
+            outcome.fingerprint,
+            [op_id.origin, op_id.seq] if op_id else None,
+            outcome.balances,
+            outcome.error_type,
+            outcome.error_reason,
+            outcome.error_message,
+            outcome.error_metadata,
+        ]
     )
 
 
 def decode_outcome(data: bytes) -> Outcome:
     """Raises ``Internal`` for bytes that are not an encoded outcome."""
     try:
-        raw = json.loads(data)
-        error_type, reason, message, metadata = raw["error"]
+        fingerprint, op_id, balances, error_type, reason, message, metadata = json.loads(data)
         return Outcome(
-            fingerprint=raw["fingerprint"],
-            op_id=OpId(*raw["op_id"]) if raw["op_id"] else None,
-            balances=tuple((str(a), int(b)) for a, b in raw["balances"]),
+            fingerprint=fingerprint,
+            op_id=OpId(*op_id) if op_id else None,
+            balances=tuple((str(a), int(b)) for a, b in balances),
             error_type=error_type,
             error_reason=reason,
             error_message=message,

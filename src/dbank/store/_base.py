@@ -6,7 +6,7 @@ request id and the version vector, and commits each batch of the writer atomical
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,6 +36,10 @@ class Snapshot:
     last_hlc: int
 
 
+Decide = Callable[[Mapping[IdempotencyKey, Outcome]], Commit | None]
+"""Given the stored outcomes of a batch's keys, return what to commit (None: nothing)."""
+
+
 class Store(Protocol):
     """Where a branch keeps its durable state. Coroutines; one writer at a time."""
 
@@ -53,6 +57,20 @@ class Store(Protocol):
 
         Raises:
             Unavailable: the store could not commit; nothing was written.
+        """
+        ...
+
+    async def transact(self, keys: Sequence[IdempotencyKey], decide: Decide) -> None:
+        """In one atomic, durable transaction: read the stored outcomes of ``keys``, call
+        ``decide`` with them, and commit what it returns.
+
+        The lookup happens inside the transaction, so no other writer of the same store
+        can store an outcome for these keys in between. ``decide`` may run on another
+        thread; it must only read state that nothing changes meanwhile. When this returns,
+        the commit is durable; if it raises (or ``decide`` does), nothing was written.
+
+        Raises:
+            Unavailable: the store could not commit.
         """
         ...
 

@@ -6,7 +6,7 @@ import copy
 from collections.abc import Sequence
 
 from dbank.ledger import IdempotencyKey, LedgerState, Op, Outcome
-from dbank.store._base import Commit, Snapshot
+from dbank.store._base import Commit, Decide, Snapshot
 
 
 class MemoryStore:
@@ -26,6 +26,11 @@ class MemoryStore:
 
     async def get_outcomes(self, keys: Sequence[IdempotencyKey]) -> dict[IdempotencyKey, Outcome]:
         return {key: self._outcomes[key] for key in keys if key in self._outcomes}
+
+    async def transact(self, keys: Sequence[IdempotencyKey], decide: Decide) -> None:
+        commit = decide(await self.get_outcomes(keys))
+        if commit is not None:
+            await self.commit(commit)
 
     async def commit(self, commit: Commit) -> None:
         for op in commit.ops:

@@ -27,11 +27,12 @@ from dbank.ledger import (
     Unavailable,
 )
 from dbank.ledger.codec import decode_op, decode_outcome, encode_op, encode_outcome
-from dbank.store._base import Commit, Snapshot
+from dbank.store._base import Commit, Decide, Snapshot
 
 T = TypeVar("T")
 
 SCHEMA_VERSION = 1
+_KEYS_PER_QUERY = 400  # two parameters each, well under SQLite's limit
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -133,60 +134,75 @@ class SqliteStore:
         return await self._run(lambda: self._get_outcomes(keys))
 
     def _get_outcomes(self, keys: Sequence[IdempotencyKey]) -> dict[IdempotencyKey, Outcome]:
+        if not keys:
+            return {}
         found: dict[IdempotencyKey, Outcome] = {}
         with _translated("read request outcomes"):
-            for key in keys:
-                row = self._db.execute(
-                    "SELECT data FROM outcomes WHERE scope = ? AND request_id = ?", key
-                ).fetchone()
-                if row is not None:
-                    found[key] = decode_outcome(row[0])
+            for start in range(0, len(keys), _KEYS_PER_QUERY):
+                chunk = keys[start : start + _KEYS_PER_QUERY]
+                rows = self._db.execute(
+                    "SELECT scope, request_id, data FROM outcomes WHERE (scope, request_id)"
+                    f" IN (VALUES {', '.join(['(?, ?)'] * len(chunk))})",
+                    [part for key in chunk for part in key],
+                )
+                for scope, request_id, data in rows:
+                    found[scope, request_id] = decode_outcome(data)
         return found
+
+    async def transact(self, keys: Sequence[IdempotencyKey], decide: Decide) -> None:
+        await self._run(lambda: self._transact(keys, decide))
+
+    def _transact(self, keys: Sequence[IdempotencyKey], decide: Decide) -> None:
+        with _translated("commit"), self._transaction():
+            commit = decide(self._get_outcomes(keys))
+            if commit is not None:
+                self._write(commit)
 
     async def commit(self, commit: Commit) -> None:
         await self._run(lambda: self._commit(commit))
 
     def _commit(self, commit: Commit) -> None:
+        with _translated("commit"), self._transaction():
+            self._write(commit)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        # With synchronous=FULL, COMMIT returns once the WAL is fsynced.
+        self._db.execute("COMMIT")
+
+    def _write(self, commit: Commit) -> None:
         db = self._db
-        with _translated("commit"):
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany(
-                    "INSERT INTO ops (origin, seq, hlc, data) VALUES (?, ?, ?, ?)",
-                    [(op.id.origin, op.id.seq, op.hlc, encode_op(op)) for op in commit.ops],
-                )
-                db.executemany(
-                    "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            a.account_id,
-                            a.type.value,
-                            a.currency,
-                            a.owner,
-                            a.owner_branch,
-                            a.opened_hlc,
-                        )
-                        for a in commit.delta.accounts.values()
-                    ],
-                )
-                db.executemany(
-                    "INSERT INTO rights (account_id, branch, amount) VALUES (?, ?, ?)"
-                    " ON CONFLICT (account_id, branch) DO UPDATE SET amount = excluded.amount",
-                    [(a, b, amount) for (a, b), amount in commit.delta.rights.items()],
-                )
-                db.executemany(
-                    "INSERT INTO applied (origin, seq) VALUES (?, ?)"
-                    " ON CONFLICT (origin) DO UPDATE SET seq = excluded.seq",
-                    list(commit.delta.applied.items()),
-                )
-                db.executemany(
-                    "INSERT INTO outcomes (scope, request_id, data) VALUES (?, ?, ?)",
-                    [(scope, rid, encode_outcome(o)) for (scope, rid), o in commit.outcomes],
-                )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        db.executemany(
+            "INSERT INTO ops (origin, seq, hlc, data) VALUES (?, ?, ?, ?)",
+            [(op.id.origin, op.id.seq, op.hlc, encode_op(op)) for op in commit.ops],
+        )
+        db.executemany(
+            "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (a.account_id, a.type.value, a.currency, a.owner, a.owner_branch, a.opened_hlc)
+                for a in commit.delta.accounts.values()
+            ],
+        )
+        db.executemany(
+            "INSERT INTO rights (account_id, branch, amount) VALUES (?, ?, ?)"
+            " ON CONFLICT (account_id, branch) DO UPDATE SET amount = excluded.amount",
+            [(a, b, amount) for (a, b), amount in commit.delta.rights.items()],
+        )
+        db.executemany(
+            "INSERT INTO applied (origin, seq) VALUES (?, ?)"
+            " ON CONFLICT (origin) DO UPDATE SET seq = excluded.seq",
+            list(commit.delta.applied.items()),
+        )
+        db.executemany(
+            "INSERT INTO outcomes (scope, request_id, data) VALUES (?, ?, ?)",
+            [(scope, rid, encode_outcome(o)) for (scope, rid), o in commit.outcomes],
+        )
 
     async def read_ops(self, origin: int, after_seq: int, limit: int) -> list[Op]:
         return await self._run(lambda: self._read_ops(origin, after_seq, limit))

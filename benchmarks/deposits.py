@@ -1,0 +1,502 @@
+"""Deposit throughput and latency of a durable dbank branch, against a bare gRPC baseline.
+
+What is measured: unary ``dbank.v1.Bank/Deposit`` calls of 1 minor unit, each with a fresh
+request id, driven by a separate load-generator process (grpc.aio, N concurrent tasks over
+one channel) for a fixed duration per concurrency level, after a short warm-up. Per level
+we report deposits/second, p50 and p99 latency and the error count.
+
+Two servers are measured, each in its own process, one after the other in the same run:
+
+* BASELINE: a bare ``grpc.aio`` server whose ``Deposit`` does nothing. It is the ceiling
+  that Python gRPC on this machine allows with this very load generator.
+* DBANK: a real branch (SQLite WAL, ``synchronous=FULL``, group commit: every acknowledged
+  deposit is fsynced before its reply).
+
+Why the baseline: shared machines drift (CPU steal, turbo, noisy neighbours, disk), so an
+absolute rate from one day cannot be compared with another day's. The ratio dbank/bare
+measured within one run, seconds apart, on the same cores, is the number to track.
+
+Afterwards the branch's balances are read back with ``GetBalances`` and compared with the
+number of acknowledged deposits: a benchmark that loses updates would be measuring a lie.
+
+Usage: ``python benchmarks/deposits.py [--levels 1,16,64] [--duration 3] [--json FILE]``.
+The script re-invokes itself for its children: ``--serve-bare`` (the baseline server) and
+``--load TARGET`` (the load generator, which prints one JSON line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import re
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from rich.console import Console
+from rich.table import Table
+
+from dbank._proto import bank_pb2 as pb
+from dbank._proto import bank_pb2_grpc
+from dbank.client import BankClient
+
+SCRIPT = Path(__file__).resolve()
+DURABILITY = "SQLite WAL, synchronous=FULL, group commit; every acknowledged deposit fsynced"
+ACCOUNTS = tuple(f"bench-{i}" for i in range(4))
+REPORT_WIDTH = 110
+READY_TIMEOUT = 30.0
+RPC_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+BARE_READY = re.compile(r"bare listening on (\S+)")
+BRANCH_READY = re.compile(r"branch 1 listening on (\S+)")
+
+
+# Baseline server (child process) ------------------------------------------------------
+
+
+class _NoopBank(bank_pb2_grpc.BankServicer):
+    """The real Bank service whose Deposit does no work at all."""
+
+    async def Deposit(  # noqa: N802 - the RPC's name in bank.proto
+        self, request: pb.DepositRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DepositResponse:
+        return pb.DepositResponse(account_id=request.account_id)
+
+
+async def _serve_bare() -> None:
+    """Serve the no-op Bank on a free loopback port until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    server = grpc.aio.server()
+    # Only Deposit is overridden; the generated base answers the others UNIMPLEMENTED.
+    bank_pb2_grpc.add_BankServicer_to_server(_NoopBank(), server)  # type: ignore[abstract]
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    print(f"bare listening on 127.0.0.1:{port}", flush=True)
+    await stop.wait()
+    await server.stop(grace=1.0)
+
+
+# Load generator (child process) --------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Tally:
+    """What the workers of one load run observed."""
+
+    measure_from: float
+    end: float
+    latencies: list[float] = field(default_factory=list)
+    acked: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    last_done: float = 0.0
+
+
+async def _worker(
+    stub: bank_pb2_grpc.BankStub, index: int, accounts: Sequence[str], tally: _Tally
+) -> None:
+    """Deposit 1 minor unit at a time, round-robin over ``accounts``, until ``tally.end``."""
+    n = index
+    while (start := time.perf_counter()) < tally.end:
+        account_id = accounts[n % len(accounts)]
+        n += 1
+        request = pb.DepositRequest(account_id=account_id, amount=1, request_id=str(uuid.uuid4()))
+        try:
+            await stub.Deposit(request, timeout=RPC_TIMEOUT)
+        except grpc.aio.AioRpcError as exc:
+            tally.errors[exc.code().name] += 1
+            continue
+        done = time.perf_counter()
+        tally.acked[account_id] += 1
+        if start >= tally.measure_from:
+            tally.latencies.append(done - start)
+            tally.last_done = max(tally.last_done, done)
+
+
+def _percentile_ms(sorted_seconds: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of sorted latencies, in milliseconds."""
+    if not sorted_seconds:
+        return math.nan
+    rank = max(1, math.ceil(q * len(sorted_seconds)))
+    return sorted_seconds[rank - 1] * 1000.0
+
+
+def _summary(tally: _Tally, concurrency: int) -> dict[str, Any]:
+    latencies = sorted(tally.latencies)
+    window = max(tally.last_done, tally.end) - tally.measure_from
+    return {
+        "concurrency": concurrency,
+        "deposits": len(latencies),
+        "seconds": window,
+        "rate": len(latencies) / window,
+        "p50_ms": _percentile_ms(latencies, 0.50),
+        "p99_ms": _percentile_ms(latencies, 0.99),
+        "errors": sum(tally.errors.values()),
+        "error_codes": dict(tally.errors),
+        "acked": dict(tally.acked),
+    }
+
+
+async def _load(
+    target: str, concurrency: int, duration: float, warmup: float, accounts: Sequence[str]
+) -> dict[str, Any]:
+    """Drive ``concurrency`` deposit loops over one channel; warm-up is not measured."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        await asyncio.wait_for(channel.channel_ready(), READY_TIMEOUT)
+        stub = bank_pb2_grpc.BankStub(channel)
+        now = time.perf_counter()
+        tally = _Tally(measure_from=now + warmup, end=now + warmup + duration)
+        workers = [_worker(stub, i, accounts, tally) for i in range(concurrency)]
+        await asyncio.gather(*workers)
+    return _summary(tally, concurrency)
+
+
+# Child processes -----------------------------------------------------------------------
+
+
+class Children:
+    """Child processes that are all terminated on exit: SIGTERM, then SIGKILL after a deadline."""
+
+    def __init__(self) -> None:
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> Children:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for proc in reversed(self._procs):
+            stop(proc)
+
+    def spawn(self, args: Sequence[str], *, stdout_pipe: bool = True) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, *args],
+            stdout=subprocess.PIPE if stdout_pipe else None,
+            stdin=subprocess.DEVNULL,
+        )
+        self._procs.append(proc)
+        return proc
+
+
+def stop(proc: subprocess.Popen[bytes]) -> int:
+    """Ask ``proc`` to exit, kill it if it has not within ``STOP_TIMEOUT``; its exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=STOP_TIMEOUT)
+    if proc.stdout is not None:
+        proc.stdout.close()
+    return proc.returncode
+
+
+def await_ready(proc: subprocess.Popen[bytes], pattern: re.Pattern[str], name: str) -> str:
+    """Read the first stdout line of ``proc`` within ``READY_TIMEOUT``; the group it matched."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    deadline = time.monotonic() + READY_TIMEOUT
+    buffer = b""
+    while b"\n" not in buffer:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise RuntimeError(f"{name} did not report ready within {READY_TIMEOUT:.0f} s")
+        readable, _, _ = select.select([fd], [], [], remaining)
+        if readable:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise RuntimeError(f"{name} exited (status {proc.poll()}) before it was ready")
+            buffer += chunk
+    line = buffer.split(b"\n", 1)[0].decode().strip()
+    match = pattern.fullmatch(line)
+    if match is None:
+        raise RuntimeError(f"{name} printed {line!r}, expected {pattern.pattern!r}")
+    return match.group(1)
+
+
+def run_load(
+    children: Children, target: str, concurrency: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Run one load-generator process to completion; its JSON result."""
+    proc = children.spawn(
+        [
+            str(SCRIPT),
+            "--load",
+            target,
+            "--concurrency",
+            str(concurrency),
+            "--duration",
+            str(args.duration),
+            "--warmup",
+            str(args.warmup),
+        ]
+    )
+    try:
+        out, _ = proc.communicate(timeout=args.warmup + args.duration + 2 * RPC_TIMEOUT + 30)
+    except subprocess.TimeoutExpired:
+        stop(proc)
+        raise RuntimeError(f"load generator against {target} did not finish") from None
+    if proc.returncode != 0:
+        raise RuntimeError(f"load generator against {target} failed ({proc.returncode})")
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
+
+
+# The two servers ------------------------------------------------------------------------
+
+
+def run_levels(
+    children: Children, server: subprocess.Popen[bytes], target: str, args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """One load run per concurrency level; the server must survive every one of them."""
+    results = []
+    for level in args.levels:
+        results.append(run_load(children, target, level, args))
+        if server.poll() is not None:
+            raise RuntimeError(f"the server at {target} exited ({server.returncode}) under load")
+    return results
+
+
+def bench_bare(
+    children: Children, args: argparse.Namespace, progress: Console
+) -> list[dict[str, Any]]:
+    proc = children.spawn([str(SCRIPT), "--serve-bare"])
+    target = await_ready(proc, BARE_READY, "bare server")
+    progress.print(f"[dim]bare server at {target}: levels {args.levels} ...[/dim]")
+    results = run_levels(children, proc, target, args)
+    stop(proc)
+    return results
+
+
+async def _open_accounts(target: str) -> None:
+    async with BankClient(target) as bank:
+        for account_id in ACCOUNTS:
+            await bank.create_account(account_id=account_id, owner="bench")
+
+
+async def _balances(target: str) -> dict[str, int]:
+    async with BankClient(target) as bank:
+        accounts = await bank.get_balances(account_ids=ACCOUNTS)
+    return {a.account_id: a.balance for a in accounts}
+
+
+def bench_dbank(
+    children: Children, data_dir: Path, args: argparse.Namespace, progress: Console
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    branch = [
+        "-m",
+        "dbank",
+        "branch",
+        "--id",
+        "1",
+        "--listen",
+        "127.0.0.1:0",
+        "--data",
+        str(data_dir),
+    ]
+    proc = children.spawn(branch)
+    target = await_ready(proc, BRANCH_READY, "dbank branch")
+    asyncio.run(_open_accounts(target))
+    progress.print(f"[dim]dbank branch at {target}: levels {args.levels} ...[/dim]")
+    results = run_levels(children, proc, target, args)
+    check = verify(asyncio.run(_balances(target)), results)
+    code = stop(proc)
+    check["branch_exit_status"] = code
+    return results, check
+
+
+def verify(balances: dict[str, int], results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Compare balances with acknowledged deposits: none may be lost. Errored requests may
+    or may not have been applied (a timeout is not a refusal), so they bound the surplus."""
+    acked: Counter[str] = Counter()
+    for result in results:
+        acked.update(result["acked"])
+    errors = sum(r["errors"] for r in results)
+    lost = sum(max(0, acked[a] - balances[a]) for a in ACCOUNTS)
+    surplus = sum(max(0, balances[a] - acked[a]) for a in ACCOUNTS)
+    return {
+        "balances_total": sum(balances.values()),
+        "acknowledged": sum(acked.values()),
+        "lost_updates": lost,
+        "surplus": surplus,
+        "errored_requests": errors,
+        "ok": lost == 0 and surplus <= errors,
+    }
+
+
+# Conditions and report -------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def filesystem_of(path: Path) -> str:
+    """The type of the filesystem holding ``path`` (fsync cost depends on it)."""
+    best, kind = "", "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/mounts").read_text().splitlines():
+            parts = line.split()
+            mount = parts[1]
+            if str(path).startswith(mount) and len(mount) > len(best):
+                best, kind = mount, f"{parts[2]} on {parts[0]}"
+    return kind
+
+
+def conditions(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "grpcio": grpc.__version__,
+        "durability": DURABILITY,
+        "data_dir_fs": filesystem_of(data_dir),
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "levels": args.levels,
+        "accounts": len(ACCOUNTS),
+        "note": "load generator and server are separate processes on the same machine",
+    }
+
+
+def print_conditions(console: Console, cond: dict[str, Any]) -> None:
+    console.print("[bold]Deposit benchmark: bare grpc.aio server vs durable dbank branch[/bold]")
+    console.print(f"machine:    {cond['cpus']} CPUs, {cond['cpu_model']}, {cond['platform']}")
+    console.print(f"software:   Python {cond['python']}, grpcio {cond['grpcio']}")
+    console.print(f"durability: {cond['durability']} (data dir on {cond['data_dir_fs']})")
+    console.print(
+        f"load:       {cond['duration_s']} s per level after {cond['warmup_s']} s warm-up,"
+        f" levels {cond['levels']}, {cond['accounts']} accounts, 1 channel, separate process"
+    )
+
+
+def _fmt(value: float, digits: int) -> str:
+    return "-" if math.isnan(value) else f"{value:,.{digits}f}"
+
+
+def results_table(bare: Sequence[dict[str, Any]], dbank: Sequence[dict[str, Any]]) -> Table:
+    table = Table(title="Deposits (rate in deposits/s, latency in ms)")
+    headers = ("conc", "bare/s", "bare p50", "bare p99", "dbank/s", "dbank p50", "dbank p99")
+    for name in (*headers, "dbank/bare", "errors b/d"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for b, d in zip(bare, dbank, strict=True):
+        table.add_row(
+            str(b["concurrency"]),
+            _fmt(b["rate"], 0),
+            _fmt(b["p50_ms"], 2),
+            _fmt(b["p99_ms"], 2),
+            _fmt(d["rate"], 0),
+            _fmt(d["p50_ms"], 2),
+            _fmt(d["p99_ms"], 2),
+            f"{d['rate'] / b['rate']:.2f}" if b["rate"] else "-",
+            f"{b['errors']}/{d['errors']}",
+        )
+    return table
+
+
+def print_check(console: Console, check: dict[str, Any]) -> None:
+    verdict = "[green]OK[/green]" if check["ok"] else "[red]FAILED[/red]"
+    console.print(
+        f"correctness {verdict}: lost updates: {check['lost_updates']}"
+        f" (balances total {check['balances_total']},"
+        f" acknowledged deposits {check['acknowledged']},"
+        f" surplus {check['surplus']} <= errored requests {check['errored_requests']});"
+        f" branch exit status on SIGTERM: {check['branch_exit_status']}"
+    )
+
+
+# Entry points ----------------------------------------------------------------------------
+
+
+def _levels(text: str) -> list[int]:
+    levels = [int(part) for part in text.split(",") if part.strip()]
+    if not levels or min(levels) < 1:
+        raise argparse.ArgumentTypeError("expected positive integers such as 1,16,64")
+    return levels
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
+    parser.add_argument("--levels", type=_levels, default=[1, 16, 64], help="e.g. 1,16,64")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds measured per level")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds per level")
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    child = parser.add_mutually_exclusive_group()
+    child.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
+    child.add_argument("--load", metavar="TARGET", help=argparse.SUPPRESS)
+    parser.add_argument("--concurrency", type=int, default=1, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def _raise_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def orchestrate(args: argparse.Namespace) -> int:
+    """Measure the baseline, then the branch, each with its own processes; report."""
+    console = Console(width=max(Console().width, REPORT_WIDTH))
+    progress = Console(stderr=True)
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    with (
+        tempfile.TemporaryDirectory(prefix="dbank-bench-") as tmp,
+        Children() as children,
+    ):
+        cond = conditions(args, Path(tmp))
+        print_conditions(console, cond)
+        bare = bench_bare(children, args, progress)
+        dbank, check = bench_dbank(children, Path(tmp) / "branch-1", args, progress)
+    console.print(results_table(bare, dbank))
+    print_check(console, check)
+    if args.json is not None:
+        report = {"conditions": cond, "bare": bare, "dbank": dbank, "check": check}
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0 if check["ok"] else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run as the orchestrator, or as one of its children."""
+    if args.serve_bare:
+        asyncio.run(_serve_bare())
+        return 0
+    if args.load is not None:
+        result = asyncio.run(
+            _load(args.load, args.concurrency, args.duration, args.warmup, ACCOUNTS)
+        )
+        print(json.dumps(result), flush=True)
+        return 0
+    return orchestrate(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
