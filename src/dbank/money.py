@@ -49,6 +49,9 @@ CURRENCIES: dict[str, Currency] = {
 }
 
 _DECIMAL = re.compile(r"(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?")
+# More digits than any int64 count of minor units can have, with room for leading zeros;
+# longer strings are refused before int() sees them.
+_MAX_DECIMAL_CHARS = 64
 
 
 def currency(code: str) -> Currency:
@@ -95,7 +98,8 @@ def parse_amount(text: str, cur: Currency, *, field: str = "amount") -> int:
         InvalidArgument: ``INVALID_AMOUNT`` for anything but a positive decimal number
             within range, ``TOO_MANY_DECIMALS`` for more decimals than the currency has.
     """
-    match = _DECIMAL.fullmatch(text.strip())
+    text = text.strip()
+    match = _DECIMAL.fullmatch(text) if len(text) <= _MAX_DECIMAL_CHARS else None
     if match is None:
         raise InvalidArgument(
             f"{field} must be a positive decimal number such as '12.34', got {text!r}",

@@ -23,7 +23,6 @@ from dbank.ledger import (
     OpId,
     Outcome,
     RequestIdReused,
-    RequestInProgress,
     Unavailable,
     VersionVector,
     plan,
@@ -83,22 +82,15 @@ class Writer:
         """
         if self._task is None:
             raise Unavailable("the branch is shutting down")
-        running = self._in_flight.get(command.key)
-        if running is not None:
-            if running.cancelled():
-                raise RequestInProgress(
-                    f"request {command.request_id!r} is being applied; retry",
-                    request_id=command.request_id,
-                )
-            # Shielded: this waiter going away must not cancel the first attempt.
-            return _matching(command, await asyncio.shield(running))
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        future.add_done_callback(_retrieve)
-        self._in_flight[command.key] = future
-        self._queue.put_nowait(_Pending(command, future))
-        # If this caller goes away the future is cancelled, but the write still goes
-        # through the writer: the command is queued, and its outcome will be stored.
-        return _matching(command, await future)
+        future = self._in_flight.get(command.key)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            future.add_done_callback(_retrieve)
+            self._in_flight[command.key] = future
+            self._queue.put_nowait(_Pending(command, future))
+        # Shielded: a caller that goes away must not cancel a write that is queued anyway
+        # and that other attempts with the same request id may be waiting for.
+        return _matching(command, await asyncio.shield(future))
 
     async def _run(self) -> None:
         while True:

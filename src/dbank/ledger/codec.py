@@ -32,6 +32,13 @@ _KINDS: dict[str, type[OpBody]] = {
     "grant": Grant,
 }
 _KIND_OF = {cls: kind for kind, cls in _KINDS.items()}
+_FIELD_TYPES: dict[type[OpBody], tuple[type, ...]] = {
+    OpenAccount: (str, AccountType, str, str),
+    Deposit: (str, int),
+    Withdrawal: (str, int),
+    Transfer: (str, str, int),
+    Grant: (str, int, int),
+}
 
 
 def _dumps(value: Any) -> bytes:
@@ -66,6 +73,7 @@ def decode_op(data: bytes) -> Op:
         cls = _KINDS[kind]
         if cls is OpenAccount:
             fields[1] = AccountType(fields[1])
+        _check_types(fields, _FIELD_TYPES[cls])
         return Op(
             id=OpId(int(origin), int(seq)),
             deps=VersionVector((int(o), int(s)) for o, s in deps),
@@ -74,8 +82,17 @@ def decode_op(data: bytes) -> Op:
             currency=str(currency),
             body=cls(*fields),
         )
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise Internal(f"undecodable op: {exc}") from exc
+
+
+def _check_types(fields: list[Any], types: tuple[type, ...]) -> None:
+    if len(fields) != len(types):
+        raise ValueError(f"expected {len(types)} body fields, got {len(fields)}")
+    for value, expected in zip(fields, types, strict=True):
+        # bool is an int in Python, never an amount or a branch id here.
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise TypeError(f"body field {value!r} is not a {expected.__name__}")
 
 
 def op_digest(data: bytes) -> str:

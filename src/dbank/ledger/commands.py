@@ -65,6 +65,11 @@ class OpenAccountCommand:
     def __post_init__(self) -> None:
         check_id(self.account_id, field="account_id")
         check_id(self.owner, field="owner", reason="INVALID_OWNER")
+        # Explicit here: the wire's "unspecified means USD" is resolved at the edge.
+        if not self.currency:
+            raise InvalidArgument(
+                "currency must be an ISO 4217 code", reason="UNKNOWN_CURRENCY", field="currency"
+            )
         currency(self.currency)
         check_request_id(self.request_id)
 

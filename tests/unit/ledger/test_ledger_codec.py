@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 
 import pytest
@@ -137,10 +138,11 @@ def test_equal_ops_encode_to_equal_bytes(op: Op, rnd: random.Random) -> None:
 
 
 def test_encoding_is_compact_ascii_json() -> None:
-    data = encode_op(op_with(Deposit("acct-1", 5)))
-    assert b" " not in data
+    data = encode_op(op_with(OpenAccount("acct 1", AccountType.SAVINGS, "JPY", "ünï")))
     data.decode("ascii")
-    assert data.startswith(b"{") and data.endswith(b"}")
+    json.loads(data)
+    assert b", " not in data
+    assert b": " not in data
 
 
 @pytest.mark.parametrize(
@@ -173,13 +175,40 @@ def test_any_change_changes_the_digest(changed: Op) -> None:
         b"{}",
         b'{"kind": "deposit"}',
         encode_op(op_with(Deposit("a", 1))).replace(b'"deposit"', b'"robbery"'),
-        encode_op(op_with(Deposit("a", 1))).replace(b'"amount"', b'"amnt"'),
+        encode_op(op_with(Deposit("a", 1)))[:-1],
+        encode_op(op_with(Deposit("a", 1)))[:-3] + b"]",
+        encode_op(op_with(Deposit("a", 1))) + b"x",
+        encode_op(op_with(Grant("a", 1, 2))).replace(b'"grant"', b'"deposit"'),
+        encode_op(op_with(Deposit("a", 1))).replace(b'"deposit"', b'"grant"'),
         encode_op(op_with(OpenAccount("a", AccountType.SAVINGS, "USD", "o"))).replace(
             b'"savings"', b'"gold"'
         ),
     ],
 )
 def test_garbage_is_not_an_op(data: bytes) -> None:
+    with pytest.raises(Internal):
+        decode_op(data)
+
+
+# Written against the positional encoding of codec.py:
+# [origin, seq, deps, hlc, request_id, currency, kind, *body fields].
+
+
+def test_a_short_open_op_is_not_an_op() -> None:
+    with pytest.raises(Internal):
+        decode_op(b'[1,1,[],0,"r","USD","open","acct"]')
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'[1,1,[],0,"r","USD","deposit","a","5"]',
+        b'[1,1,[],0,"r","USD","deposit",7,5]',
+        b'[1,1,[],0,"r","USD","grant","a",5,"2"]',
+        b'[1,1,[],0,"r","USD","deposit","a",true]',
+    ],
+)
+def test_a_body_field_of_the_wrong_type_is_not_an_op(data: bytes) -> None:
     with pytest.raises(Internal):
         decode_op(data)
 
