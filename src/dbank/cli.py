@@ -12,14 +12,14 @@ import functools
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 
 from dbank.branch import BranchConfig
-from dbank.client import Account, BankClient
+from dbank.client import Account, BalanceChange, BankClient
 from dbank.ledger import AccountType, DbankError
 from dbank.money import Currency, currency, format_amount, parse_amount
 
@@ -31,9 +31,9 @@ def _fail(error: DbankError) -> None:
     sys.exit(1)
 
 
-def _run(make: Callable[[], Awaitable[T]]) -> T:
+def _run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
-        return asyncio.run(make())  # type: ignore[arg-type]
+        return asyncio.run(make())
     except DbankError as exc:
         _fail(exc)
         raise AssertionError("unreachable") from exc
@@ -271,29 +271,7 @@ def deposit(
     request_id: str | None,
 ) -> None:
     """Deposit AMOUNT into ACCOUNT_ID."""
-    given = _parse_currency(currency_code)
-
-    async def go() -> tuple[Currency, int, Any]:
-        async with session.client() as bank:
-            cur = await _currency_of(bank, account_id, given)
-            minor = _parse_amount(amount, cur)
-            done = await bank.deposit(
-                account_id=account_id, amount=minor, currency=cur.code, request_id=request_id
-            )
-            return cur, minor, done
-
-    cur, minor, done = _run(go)
-    session.show(
-        f"deposited {format_amount(minor, cur)} {cur.code} to {account_id}:"
-        f" balance {format_amount(done.balance, cur)} {cur.code}",
-        {
-            "account_id": account_id,
-            "deposited": _money(minor, cur),
-            "balance": _money(done.balance, cur),
-            "op_id": str(done.op_id),
-            "request_id": done.request_id,
-        },
-    )
+    _change_balance(session, "deposit", account_id, amount, currency_code, request_id)
 
 
 @account.command()
@@ -310,24 +288,40 @@ def withdraw(
     request_id: str | None,
 ) -> None:
     """Withdraw AMOUNT from ACCOUNT_ID; refused if the balance does not cover it."""
+    _change_balance(session, "withdraw", account_id, amount, currency_code, request_id)
+
+
+def _change_balance(
+    session: _Session,
+    kind: Literal["deposit", "withdraw"],
+    account_id: str,
+    amount: str,
+    currency_code: str | None,
+    request_id: str | None,
+) -> None:
+    """A deposit or a withdrawal: read AMOUNT in the account's currency, send, report."""
     given = _parse_currency(currency_code)
 
-    async def go() -> tuple[Currency, int, Any]:
+    async def go() -> tuple[Currency, int, BalanceChange]:
         async with session.client() as bank:
             cur = await _currency_of(bank, account_id, given)
             minor = _parse_amount(amount, cur)
-            done = await bank.withdraw(
+            send = bank.deposit if kind == "deposit" else bank.withdraw
+            done = await send(
                 account_id=account_id, amount=minor, currency=cur.code, request_id=request_id
             )
             return cur, minor, done
 
     cur, minor, done = _run(go)
+    verb, past, preposition = (
+        ("deposited", "deposited", "to") if kind == "deposit" else ("withdrew", "withdrawn", "from")
+    )
     session.show(
-        f"withdrew {format_amount(minor, cur)} {cur.code} from {account_id}:"
+        f"{verb} {format_amount(minor, cur)} {cur.code} {preposition} {account_id}:"
         f" balance {format_amount(done.balance, cur)} {cur.code}",
         {
             "account_id": account_id,
-            "withdrawn": _money(minor, cur),
+            past: _money(minor, cur),
             "balance": _money(done.balance, cur),
             "op_id": str(done.op_id),
             "request_id": done.request_id,

@@ -47,9 +47,6 @@ class WriteResult:
     balances: tuple[tuple[str, int], ...]
     currency: str
 
-    def balance(self, account_id: str) -> int:
-        return dict(self.balances)[account_id]
-
 
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000

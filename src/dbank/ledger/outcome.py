@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from dbank.ledger.errors import DbankError, error_class_named
 from dbank.ledger.version_vector import OpId
@@ -26,7 +26,7 @@ class Outcome:
     error_type: str = ""
     error_reason: str = ""
     error_message: str = ""
-    error_metadata: tuple[tuple[str, str], ...] = field(default=())
+    error_metadata: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def failure(cls, fingerprint: str, error: DbankError) -> Outcome:

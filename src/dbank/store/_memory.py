@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 
 from dbank.ledger import IdempotencyKey, LedgerState, Op, Outcome
@@ -45,7 +44,7 @@ class MemoryStore:
         self._state.accounts.update(commit.delta.accounts)
         self._state.rights.update(commit.delta.rights)
         self._state.applied.update(commit.delta.applied)
-        self._outcomes.update(copy.copy(dict(commit.outcomes)))
+        self._outcomes.update(commit.outcomes)
 
     async def read_ops(self, origin: int, after_seq: int, limit: int) -> list[Op]:
         found: list[Op] = []
