@@ -25,43 +25,51 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x64\x62\x61nk/v1/bank.proto\x12\x08\x64\x62\x61nk.v1\"#\n\x04OpId\x12\x0e\n\x06origin\x18\x01 \x01(\r\x12\x0b\n\x03seq\x18\x02 \x01(\x04\"\xc0\x01\n\x07\x41\x63\x63ount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.dbank.v1.AccountType\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x19\n\x11\x63urrency_exponent\x18\x04 \x01(\r\x12\r\n\x05owner\x18\x05 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x06 \x01(\x03\x12\x19\n\x11withdrawable_here\x18\x07 \x01(\x03\x12\x14\n\x0cowner_branch\x18\x08 \x01(\r\"\x84\x01\n\x14\x43reateAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.dbank.v1.AccountType\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\r\n\x05owner\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"Z\n\x15\x43reateAccountResponse\x12\"\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x11.dbank.v1.Account\x12\x1d\n\x05op_id\x18\x02 \x01(\x0b\x32\x0e.dbank.v1.OpId\"Z\n\x0e\x44\x65positRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\"g\n\x0f\x44\x65positResponse\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x1d\n\x05op_id\x18\x04 \x01(\x0b\x32\x0e.dbank.v1.OpId\"[\n\x0fWithdrawRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\"h\n\x10WithdrawResponse\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x1d\n\x05op_id\x18\x04 \x01(\x0b\x32\x0e.dbank.v1.OpId\"w\n\x0fTransferRequest\x12\x17\n\x0f\x66rom_account_id\x18\x01 \x01(\t\x12\x15\n\rto_account_id\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\"\x9d\x01\n\x10TransferResponse\x12\x17\n\x0f\x66rom_account_id\x18\x01 \x01(\t\x12\x14\n\x0c\x66rom_balance\x18\x02 \x01(\x03\x12\x15\n\rto_account_id\x18\x03 \x01(\t\x12\x12\n\nto_balance\x18\x04 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\x12\x1d\n\x05op_id\x18\x06 \x01(\x0b\x32\x0e.dbank.v1.OpId\"\'\n\x11GetBalanceRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"8\n\x12GetBalanceResponse\x12\"\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x11.dbank.v1.Account\")\n\x12GetBalancesRequest\x12\x13\n\x0b\x61\x63\x63ount_ids\x18\x01 \x03(\t\":\n\x13GetBalancesResponse\x12#\n\x08\x61\x63\x63ounts\x18\x01 \x03(\x0b\x32\x11.dbank.v1.Account*`\n\x0b\x41\x63\x63ountType\x12\x1c\n\x18\x41\x43\x43OUNT_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41\x43\x43OUNT_TYPE_CHECKING\x10\x01\x12\x18\n\x14\x41\x43\x43OUNT_TYPE_SAVINGS\x10\x02\x32\xb3\x03\n\x04\x42\x61nk\x12P\n\rCreateAccount\x12\x1e.dbank.v1.CreateAccountRequest\x1a\x1f.dbank.v1.CreateAccountResponse\x12G\n\nGetBalance\x12\x1b.dbank.v1.GetBalanceRequest\x1a\x1c.dbank.v1.GetBalanceResponse\x12J\n\x0bGetBalances\x12\x1c.dbank.v1.GetBalancesRequest\x1a\x1d.dbank.v1.GetBalancesResponse\x12>\n\x07\x44\x65posit\x12\x18.dbank.v1.DepositRequest\x1a\x19.dbank.v1.DepositResponse\x12\x41\n\x08Withdraw\x12\x19.dbank.v1.WithdrawRequest\x1a\x1a.dbank.v1.WithdrawResponse\x12\x41\n\x08Transfer\x12\x19.dbank.v1.TransferRequest\x1a\x1a.dbank.v1.TransferResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x64\x62\x61nk/v1/bank.proto\x12\x08\x64\x62\x61nk.v1\"#\n\x04OpId\x12\x0e\n\x06origin\x18\x01 \x01(\r\x12\x0b\n\x03seq\x18\x02 \x01(\x04\"v\n\rVersionVector\x12\x35\n\x07\x61pplied\x18\x01 \x03(\x0b\x32$.dbank.v1.VersionVector.AppliedEntry\x1a.\n\x0c\x41ppliedEntry\x12\x0b\n\x03key\x18\x01 \x01(\r\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\xc0\x01\n\x07\x41\x63\x63ount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.dbank.v1.AccountType\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x19\n\x11\x63urrency_exponent\x18\x04 \x01(\r\x12\r\n\x05owner\x18\x05 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x06 \x01(\x03\x12\x19\n\x11withdrawable_here\x18\x07 \x01(\x03\x12\x14\n\x0cowner_branch\x18\x08 \x01(\r\"\xdd\x01\n\x14\x43reateAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12#\n\x04type\x18\x02 \x01(\x0e\x32\x15.dbank.v1.AccountType\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\r\n\x05owner\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12(\n\x07session\x18\x06 \x01(\x0b\x32\x17.dbank.v1.VersionVector\x12-\n\rwrite_concern\x18\x07 \x01(\x0e\x32\x16.dbank.v1.WriteConcern\"\xa2\x01\n\x15\x43reateAccountResponse\x12\"\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x11.dbank.v1.Account\x12\x1d\n\x05op_id\x18\x02 \x01(\x0b\x32\x0e.dbank.v1.OpId\x12(\n\x07session\x18\x03 \x01(\x0b\x32\x17.dbank.v1.VersionVector\x12\x1c\n\x14unconfirmed_branches\x18\x04 \x03(\r\"\xb3\x01\n\x0e\x44\x65positRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12(\n\x07session\x18\x05 \x01(\x0b\x32\x17.dbank.v1.VersionVector\x12-\n\rwrite_concern\x18\x06 \x01(\x0e\x32\x16.dbank.v1.WriteConcern\"\xaf\x01\n\x0f\x44\x65positResponse\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x1d\n\x05op_id\x18\x04 \x01(\x0b\x32\x0e.dbank.v1.OpId\x12(\n\x07session\x18\x05 \x01(\x0b\x32\x17.dbank.v1.VersionVector\x12\x1c\n\x14unconfirmed_branches\x18\x06 \x03(\r\"\xb4\x01\n\x0fWithdrawRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61mount\x18\x02 \x01(\x03\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x10\n\x08\x63urrency\x18\x04 \x01(\t\x12(\n\x07session\x18\x05 \x01(\x0b\x32\x17.dbank.v1.VersionVector\x12-\n\rwrite_concern\x18\x06 \x01(\x0e\x32\x16.dbank.v1.WriteConcern\"\xb0\x01\n\x10WithdrawResponse\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12\x1d\n\x05op_id\x18\x04 \x01(\x0b\x32\x0e.dbank.v1.OpId\x12(\n\x07session\x18\x05 \x01(\x0b\x32\x17.dbank.v1.VersionVector\x12\x1c\n\x14unconfirmed_branches\x18\x06 \x03(\r\"\xd0\x01\n\x0fTransferRequest\x12\x17\n\x0f\x66rom_account_id\x18\x01 \x01(\t\x12\x15\n\rto_account_id\x18\x02 \x01(\t\x12\x0e\n\x06\x61mount\x18\x03 \x01(\x03\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\x12(\n\x07session\x18\x06 \x01(\x0b\x32\x17.dbank.v1.VersionVector\x12-\n\rwrite_concern\x18\x07 \x01(\x0e\x32\x16.dbank.v1.WriteConcern\"\xe5\x01\n\x10TransferResponse\x12\x17\n\x0f\x66rom_account_id\x18\x01 \x01(\t\x12\x14\n\x0c\x66rom_balance\x18\x02 \x01(\x03\x12\x15\n\rto_account_id\x18\x03 \x01(\t\x12\x12\n\nto_balance\x18\x04 \x01(\x03\x12\x10\n\x08\x63urrency\x18\x05 \x01(\t\x12\x1d\n\x05op_id\x18\x06 \x01(\x0b\x32\x0e.dbank.v1.OpId\x12(\n\x07session\x18\x07 \x01(\x0b\x32\x17.dbank.v1.VersionVector\x12\x1c\n\x14unconfirmed_branches\x18\x08 \x03(\r\"Q\n\x11GetBalanceRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12(\n\x07session\x18\x02 \x01(\x0b\x32\x17.dbank.v1.VersionVector\"b\n\x12GetBalanceResponse\x12\"\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x11.dbank.v1.Account\x12(\n\x07session\x18\x02 \x01(\x0b\x32\x17.dbank.v1.VersionVector\"S\n\x12GetBalancesRequest\x12\x13\n\x0b\x61\x63\x63ount_ids\x18\x01 \x03(\t\x12(\n\x07session\x18\x02 \x01(\x0b\x32\x17.dbank.v1.VersionVector\"d\n\x13GetBalancesResponse\x12#\n\x08\x61\x63\x63ounts\x18\x01 \x03(\x0b\x32\x11.dbank.v1.Account\x12(\n\x07session\x18\x02 \x01(\x0b\x32\x17.dbank.v1.VersionVector*`\n\x0b\x41\x63\x63ountType\x12\x1c\n\x18\x41\x43\x43OUNT_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41\x43\x43OUNT_TYPE_CHECKING\x10\x01\x12\x18\n\x14\x41\x43\x43OUNT_TYPE_SAVINGS\x10\x02*]\n\x0cWriteConcern\x12\x1d\n\x19WRITE_CONCERN_UNSPECIFIED\x10\x00\x12\x17\n\x13WRITE_CONCERN_LOCAL\x10\x01\x12\x15\n\x11WRITE_CONCERN_ALL\x10\x02\x32\xb3\x03\n\x04\x42\x61nk\x12P\n\rCreateAccount\x12\x1e.dbank.v1.CreateAccountRequest\x1a\x1f.dbank.v1.CreateAccountResponse\x12G\n\nGetBalance\x12\x1b.dbank.v1.GetBalanceRequest\x1a\x1c.dbank.v1.GetBalanceResponse\x12J\n\x0bGetBalances\x12\x1c.dbank.v1.GetBalancesRequest\x1a\x1d.dbank.v1.GetBalancesResponse\x12>\n\x07\x44\x65posit\x12\x18.dbank.v1.DepositRequest\x1a\x19.dbank.v1.DepositResponse\x12\x41\n\x08Withdraw\x12\x19.dbank.v1.WithdrawRequest\x1a\x1a.dbank.v1.WithdrawResponse\x12\x41\n\x08Transfer\x12\x19.dbank.v1.TransferRequest\x1a\x1a.dbank.v1.TransferResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'dbank._proto.bank_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ACCOUNTTYPE']._serialized_start=1371
-  _globals['_ACCOUNTTYPE']._serialized_end=1467
+  _globals['_VERSIONVECTOR_APPLIEDENTRY']._loaded_options = None
+  _globals['_VERSIONVECTOR_APPLIEDENTRY']._serialized_options = b'8\001'
+  _globals['_ACCOUNTTYPE']._serialized_start=2309
+  _globals['_ACCOUNTTYPE']._serialized_end=2405
+  _globals['_WRITECONCERN']._serialized_start=2407
+  _globals['_WRITECONCERN']._serialized_end=2500
   _globals['_OPID']._serialized_start=33
   _globals['_OPID']._serialized_end=68
-  _globals['_ACCOUNT']._serialized_start=71
-  _globals['_ACCOUNT']._serialized_end=263
-  _globals['_CREATEACCOUNTREQUEST']._serialized_start=266
-  _globals['_CREATEACCOUNTREQUEST']._serialized_end=398
-  _globals['_CREATEACCOUNTRESPONSE']._serialized_start=400
-  _globals['_CREATEACCOUNTRESPONSE']._serialized_end=490
-  _globals['_DEPOSITREQUEST']._serialized_start=492
-  _globals['_DEPOSITREQUEST']._serialized_end=582
-  _globals['_DEPOSITRESPONSE']._serialized_start=584
-  _globals['_DEPOSITRESPONSE']._serialized_end=687
-  _globals['_WITHDRAWREQUEST']._serialized_start=689
-  _globals['_WITHDRAWREQUEST']._serialized_end=780
-  _globals['_WITHDRAWRESPONSE']._serialized_start=782
-  _globals['_WITHDRAWRESPONSE']._serialized_end=886
-  _globals['_TRANSFERREQUEST']._serialized_start=888
-  _globals['_TRANSFERREQUEST']._serialized_end=1007
-  _globals['_TRANSFERRESPONSE']._serialized_start=1010
-  _globals['_TRANSFERRESPONSE']._serialized_end=1167
-  _globals['_GETBALANCEREQUEST']._serialized_start=1169
-  _globals['_GETBALANCEREQUEST']._serialized_end=1208
-  _globals['_GETBALANCERESPONSE']._serialized_start=1210
-  _globals['_GETBALANCERESPONSE']._serialized_end=1266
-  _globals['_GETBALANCESREQUEST']._serialized_start=1268
-  _globals['_GETBALANCESREQUEST']._serialized_end=1309
-  _globals['_GETBALANCESRESPONSE']._serialized_start=1311
-  _globals['_GETBALANCESRESPONSE']._serialized_end=1369
-  _globals['_BANK']._serialized_start=1470
-  _globals['_BANK']._serialized_end=1905
+  _globals['_VERSIONVECTOR']._serialized_start=70
+  _globals['_VERSIONVECTOR']._serialized_end=188
+  _globals['_VERSIONVECTOR_APPLIEDENTRY']._serialized_start=142
+  _globals['_VERSIONVECTOR_APPLIEDENTRY']._serialized_end=188
+  _globals['_ACCOUNT']._serialized_start=191
+  _globals['_ACCOUNT']._serialized_end=383
+  _globals['_CREATEACCOUNTREQUEST']._serialized_start=386
+  _globals['_CREATEACCOUNTREQUEST']._serialized_end=607
+  _globals['_CREATEACCOUNTRESPONSE']._serialized_start=610
+  _globals['_CREATEACCOUNTRESPONSE']._serialized_end=772
+  _globals['_DEPOSITREQUEST']._serialized_start=775
+  _globals['_DEPOSITREQUEST']._serialized_end=954
+  _globals['_DEPOSITRESPONSE']._serialized_start=957
+  _globals['_DEPOSITRESPONSE']._serialized_end=1132
+  _globals['_WITHDRAWREQUEST']._serialized_start=1135
+  _globals['_WITHDRAWREQUEST']._serialized_end=1315
+  _globals['_WITHDRAWRESPONSE']._serialized_start=1318
+  _globals['_WITHDRAWRESPONSE']._serialized_end=1494
+  _globals['_TRANSFERREQUEST']._serialized_start=1497
+  _globals['_TRANSFERREQUEST']._serialized_end=1705
+  _globals['_TRANSFERRESPONSE']._serialized_start=1708
+  _globals['_TRANSFERRESPONSE']._serialized_end=1937
+  _globals['_GETBALANCEREQUEST']._serialized_start=1939
+  _globals['_GETBALANCEREQUEST']._serialized_end=2020
+  _globals['_GETBALANCERESPONSE']._serialized_start=2022
+  _globals['_GETBALANCERESPONSE']._serialized_end=2120
+  _globals['_GETBALANCESREQUEST']._serialized_start=2122
+  _globals['_GETBALANCESREQUEST']._serialized_end=2205
+  _globals['_GETBALANCESRESPONSE']._serialized_start=2207
+  _globals['_GETBALANCESRESPONSE']._serialized_end=2307
+  _globals['_BANK']._serialized_start=2503
+  _globals['_BANK']._serialized_end=2938
 # @@protoc_insertion_point(module_scope)

@@ -46,6 +46,34 @@ ACCOUNT_TYPE_CHECKING: AccountType.ValueType  # 1
 ACCOUNT_TYPE_SAVINGS: AccountType.ValueType  # 2
 Global___AccountType: _TypeAlias = AccountType  # noqa: Y015
 
+class _WriteConcern:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _WriteConcernEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_WriteConcern.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    WRITE_CONCERN_UNSPECIFIED: _WriteConcern.ValueType  # 0
+    """The same as WRITE_CONCERN_ALL."""
+    WRITE_CONCERN_LOCAL: _WriteConcern.ValueType  # 1
+    """Answer once the write is durable at this branch."""
+    WRITE_CONCERN_ALL: _WriteConcern.ValueType  # 2
+    """Also wait (bounded) until every branch connected when the write committed has
+    applied it durably; the reply names the branches that had not.
+    """
+
+class WriteConcern(_WriteConcern, metaclass=_WriteConcernEnumTypeWrapper):
+    """How long a write waits before it answers."""
+
+WRITE_CONCERN_UNSPECIFIED: WriteConcern.ValueType  # 0
+"""The same as WRITE_CONCERN_ALL."""
+WRITE_CONCERN_LOCAL: WriteConcern.ValueType  # 1
+"""Answer once the write is durable at this branch."""
+WRITE_CONCERN_ALL: WriteConcern.ValueType  # 2
+"""Also wait (bounded) until every branch connected when the write committed has
+applied it durably; the reply names the branches that had not.
+"""
+Global___WriteConcern: _TypeAlias = WriteConcern  # noqa: Y015
+
 @_typing.final
 class OpId(_message.Message):
     """The id of one replicated change: the branch that originated it and its position in
@@ -71,6 +99,53 @@ class OpId(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___OpId: _TypeAlias = OpId  # noqa: Y015
+
+@_typing.final
+class VersionVector(_message.Message):
+    """How many ops of each origin branch a replica has applied: origin branch id -> count.
+    As a session token it names a state that a request must see: a branch serves the
+    request only once its replica covers the token (read-your-writes, monotonic reads and
+    writes wherever the customer goes). Every reply carries the replica's vector after the
+    request; send the latest one you hold with the next request, to any branch.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class AppliedEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.int
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.int = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    APPLIED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def applied(self) -> _containers.ScalarMap[_builtins.int, _builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        applied: _abc.Mapping[_builtins.int, _builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VersionVector: _TypeAlias = VersionVector  # noqa: Y015
 
 @_typing.final
 class Account(_message.Message):
@@ -128,6 +203,8 @@ class CreateAccountRequest(_message.Message):
     CURRENCY_FIELD_NUMBER: _builtins.int
     OWNER_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
+    WRITE_CONCERN_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """1-64 characters of [A-Za-z0-9_.:-]."""
     type: Global___AccountType.ValueType
@@ -136,6 +213,11 @@ class CreateAccountRequest(_message.Message):
     owner: _builtins.str
     """The customer who owns the account (1-64 characters of [A-Za-z0-9_.:-])."""
     request_id: _builtins.str
+    write_concern: Global___WriteConcern.ValueType
+    @_builtins.property
+    def session(self) -> Global___VersionVector:
+        """The latest session token the caller holds (see VersionVector)."""
+
     def __init__(
         self,
         *,
@@ -144,10 +226,12 @@ class CreateAccountRequest(_message.Message):
         currency: _builtins.str = ...,
         owner: _builtins.str = ...,
         request_id: _builtins.str = ...,
+        session: Global___VersionVector | None = ...,
+        write_concern: Global___WriteConcern.ValueType = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "currency", b"currency", "owner", b"owner", "request_id", b"request_id", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "currency", b"currency", "owner", b"owner", "request_id", b"request_id", "session", b"session", "type", b"type", "write_concern", b"write_concern"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -159,19 +243,31 @@ class CreateAccountResponse(_message.Message):
 
     ACCOUNT_FIELD_NUMBER: _builtins.int
     OP_ID_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
+    UNCONFIRMED_BRANCHES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def account(self) -> Global___Account: ...
     @_builtins.property
     def op_id(self) -> Global___OpId: ...
+    @_builtins.property
+    def session(self) -> Global___VersionVector:
+        """This replica's state after the write: the caller's next session token."""
+
+    @_builtins.property
+    def unconfirmed_branches(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """With WRITE_CONCERN_ALL: the branches that had not confirmed the write in time."""
+
     def __init__(
         self,
         *,
         account: Global___Account | None = ...,
         op_id: Global___OpId | None = ...,
+        session: Global___VersionVector | None = ...,
+        unconfirmed_branches: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "op_id", b"op_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "op_id", b"op_id", "session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "op_id", b"op_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "op_id", b"op_id", "session", b"session", "unconfirmed_branches", b"unconfirmed_branches"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -185,6 +281,8 @@ class DepositRequest(_message.Message):
     AMOUNT_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     CURRENCY_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
+    WRITE_CONCERN_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     amount: _builtins.int
     """Minor units, > 0."""
@@ -193,6 +291,11 @@ class DepositRequest(_message.Message):
     """Optional: when set it must equal the account's currency (FAILED_PRECONDITION
     CURRENCY_MISMATCH otherwise), so a caller cannot misread the unit of `amount`.
     """
+    write_concern: Global___WriteConcern.ValueType
+    @_builtins.property
+    def session(self) -> Global___VersionVector:
+        """The latest session token the caller holds (see VersionVector)."""
+
     def __init__(
         self,
         *,
@@ -200,10 +303,12 @@ class DepositRequest(_message.Message):
         amount: _builtins.int = ...,
         request_id: _builtins.str = ...,
         currency: _builtins.str = ...,
+        session: Global___VersionVector | None = ...,
+        write_concern: Global___WriteConcern.ValueType = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "currency", b"currency", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "currency", b"currency", "request_id", b"request_id", "session", b"session", "write_concern", b"write_concern"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -217,12 +322,22 @@ class DepositResponse(_message.Message):
     BALANCE_FIELD_NUMBER: _builtins.int
     CURRENCY_FIELD_NUMBER: _builtins.int
     OP_ID_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
+    UNCONFIRMED_BRANCHES_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     balance: _builtins.int
     """The account's balance right after this deposit."""
     currency: _builtins.str
     @_builtins.property
     def op_id(self) -> Global___OpId: ...
+    @_builtins.property
+    def session(self) -> Global___VersionVector:
+        """This replica's state after the write: the caller's next session token."""
+
+    @_builtins.property
+    def unconfirmed_branches(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """With WRITE_CONCERN_ALL: the branches that had not confirmed the write in time."""
+
     def __init__(
         self,
         *,
@@ -230,10 +345,12 @@ class DepositResponse(_message.Message):
         balance: _builtins.int = ...,
         currency: _builtins.str = ...,
         op_id: Global___OpId | None = ...,
+        session: Global___VersionVector | None = ...,
+        unconfirmed_branches: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["op_id", b"op_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["op_id", b"op_id", "session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "balance", b"balance", "currency", b"currency", "op_id", b"op_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "balance", b"balance", "currency", b"currency", "op_id", b"op_id", "session", b"session", "unconfirmed_branches", b"unconfirmed_branches"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -247,11 +364,18 @@ class WithdrawRequest(_message.Message):
     AMOUNT_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     CURRENCY_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
+    WRITE_CONCERN_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     amount: _builtins.int
     """Minor units, > 0."""
     request_id: _builtins.str
     currency: _builtins.str
+    write_concern: Global___WriteConcern.ValueType
+    @_builtins.property
+    def session(self) -> Global___VersionVector:
+        """The latest session token the caller holds (see VersionVector)."""
+
     def __init__(
         self,
         *,
@@ -259,10 +383,12 @@ class WithdrawRequest(_message.Message):
         amount: _builtins.int = ...,
         request_id: _builtins.str = ...,
         currency: _builtins.str = ...,
+        session: Global___VersionVector | None = ...,
+        write_concern: Global___WriteConcern.ValueType = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "currency", b"currency", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "currency", b"currency", "request_id", b"request_id", "session", b"session", "write_concern", b"write_concern"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -276,12 +402,22 @@ class WithdrawResponse(_message.Message):
     BALANCE_FIELD_NUMBER: _builtins.int
     CURRENCY_FIELD_NUMBER: _builtins.int
     OP_ID_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
+    UNCONFIRMED_BRANCHES_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     balance: _builtins.int
     """The account's balance right after this withdrawal."""
     currency: _builtins.str
     @_builtins.property
     def op_id(self) -> Global___OpId: ...
+    @_builtins.property
+    def session(self) -> Global___VersionVector:
+        """This replica's state after the write: the caller's next session token."""
+
+    @_builtins.property
+    def unconfirmed_branches(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """With WRITE_CONCERN_ALL: the branches that had not confirmed the write in time."""
+
     def __init__(
         self,
         *,
@@ -289,10 +425,12 @@ class WithdrawResponse(_message.Message):
         balance: _builtins.int = ...,
         currency: _builtins.str = ...,
         op_id: Global___OpId | None = ...,
+        session: Global___VersionVector | None = ...,
+        unconfirmed_branches: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["op_id", b"op_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["op_id", b"op_id", "session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "balance", b"balance", "currency", b"currency", "op_id", b"op_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "balance", b"balance", "currency", b"currency", "op_id", b"op_id", "session", b"session", "unconfirmed_branches", b"unconfirmed_branches"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -307,12 +445,19 @@ class TransferRequest(_message.Message):
     AMOUNT_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     CURRENCY_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
+    WRITE_CONCERN_FIELD_NUMBER: _builtins.int
     from_account_id: _builtins.str
     to_account_id: _builtins.str
     amount: _builtins.int
     """Minor units, > 0; both accounts must hold the same currency."""
     request_id: _builtins.str
     currency: _builtins.str
+    write_concern: Global___WriteConcern.ValueType
+    @_builtins.property
+    def session(self) -> Global___VersionVector:
+        """The latest session token the caller holds (see VersionVector)."""
+
     def __init__(
         self,
         *,
@@ -321,10 +466,12 @@ class TransferRequest(_message.Message):
         amount: _builtins.int = ...,
         request_id: _builtins.str = ...,
         currency: _builtins.str = ...,
+        session: Global___VersionVector | None = ...,
+        write_concern: Global___WriteConcern.ValueType = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "currency", b"currency", "from_account_id", b"from_account_id", "request_id", b"request_id", "to_account_id", b"to_account_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "currency", b"currency", "from_account_id", b"from_account_id", "request_id", b"request_id", "session", b"session", "to_account_id", b"to_account_id", "write_concern", b"write_concern"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -340,6 +487,8 @@ class TransferResponse(_message.Message):
     TO_BALANCE_FIELD_NUMBER: _builtins.int
     CURRENCY_FIELD_NUMBER: _builtins.int
     OP_ID_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
+    UNCONFIRMED_BRANCHES_FIELD_NUMBER: _builtins.int
     from_account_id: _builtins.str
     from_balance: _builtins.int
     """The source account's balance right after the transfer."""
@@ -349,6 +498,14 @@ class TransferResponse(_message.Message):
     currency: _builtins.str
     @_builtins.property
     def op_id(self) -> Global___OpId: ...
+    @_builtins.property
+    def session(self) -> Global___VersionVector:
+        """This replica's state after the write: the caller's next session token."""
+
+    @_builtins.property
+    def unconfirmed_branches(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """With WRITE_CONCERN_ALL: the branches that had not confirmed the write in time."""
+
     def __init__(
         self,
         *,
@@ -358,10 +515,12 @@ class TransferResponse(_message.Message):
         to_balance: _builtins.int = ...,
         currency: _builtins.str = ...,
         op_id: Global___OpId | None = ...,
+        session: Global___VersionVector | None = ...,
+        unconfirmed_branches: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["op_id", b"op_id"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["op_id", b"op_id", "session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency", b"currency", "from_account_id", b"from_account_id", "from_balance", b"from_balance", "op_id", b"op_id", "to_account_id", b"to_account_id", "to_balance", b"to_balance"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency", b"currency", "from_account_id", b"from_account_id", "from_balance", b"from_balance", "op_id", b"op_id", "session", b"session", "to_account_id", b"to_account_id", "to_balance", b"to_balance", "unconfirmed_branches", b"unconfirmed_branches"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -372,15 +531,21 @@ class GetBalanceRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
+    @_builtins.property
+    def session(self) -> Global___VersionVector:
+        """The latest session token the caller holds (see VersionVector)."""
+
     def __init__(
         self,
         *,
         account_id: _builtins.str = ...,
+        session: Global___VersionVector | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "session", b"session"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -391,16 +556,22 @@ class GetBalanceResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ACCOUNT_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def account(self) -> Global___Account: ...
+    @_builtins.property
+    def session(self) -> Global___VersionVector:
+        """The replica state the read came from: the caller's next session token."""
+
     def __init__(
         self,
         *,
         account: Global___Account | None = ...,
+        session: Global___VersionVector | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "session", b"session"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -411,18 +582,24 @@ class GetBalancesRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ACCOUNT_IDS_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def account_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """1-1000 distinct account ids."""
+
+    @_builtins.property
+    def session(self) -> Global___VersionVector:
+        """The latest session token the caller holds (see VersionVector)."""
 
     def __init__(
         self,
         *,
         account_ids: _abc.Iterable[_builtins.str] | None = ...,
+        session: Global___VersionVector | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_ids", b"account_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_ids", b"account_ids", "session", b"session"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -433,18 +610,24 @@ class GetBalancesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ACCOUNTS_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def accounts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Account]:
         """In the order asked, all read from one state of the replica."""
+
+    @_builtins.property
+    def session(self) -> Global___VersionVector:
+        """The replica state the read came from: the caller's next session token."""
 
     def __init__(
         self,
         *,
         accounts: _abc.Iterable[Global___Account] | None = ...,
+        session: Global___VersionVector | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounts", b"accounts"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accounts", b"accounts", "session", b"session"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

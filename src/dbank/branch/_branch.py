@@ -1,33 +1,66 @@
 """A branch: its replica of the bank, its writer and its store, free of any wire protocol.
 
-The gRPC servicers call these methods; each write returns only once it is durable, each
-read answers from the committed state of this branch's replica.
+The gRPC servicers call these methods. Every request first waits until this replica covers
+the caller's session token; each write returns only once it is durable (and, with
+``wait_all``, applied by the other connected branches), each read answers from the
+committed state of this branch's replica. Every answer carries the replica's version
+vector: the caller's next session token.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from dbank.branch._config import BranchConfig
+from dbank.branch._network import Network, NoPeers
 from dbank.branch._writer import Writer
 from dbank.ledger import (
     AccountRecord,
+    BranchesUnreachable,
     DepositCommand,
+    EscrowShortfall,
+    GrantCommand,
     HybridLogicalClock,
+    Internal,
     InvalidArgument,
+    NothingToGrant,
+    Op,
     OpenAccountCommand,
     OpId,
+    Outcome,
+    ReplicationHalted,
+    SessionNotCovered,
     TransferCommand,
-    Unavailable,
+    VersionVector,
     WithdrawCommand,
 )
+from dbank.ledger.codec import decode_op, encode_op
 from dbank.ledger.commands import check_id
 from dbank.ledger.ownership import owner_branch
 from dbank.store import MemoryStore, SqliteStore, Store
 
 MAX_ACCOUNTS_PER_READ = 1000
+MAX_WAIT = 5.0
+"""The longest any request waits on other branches (sessions, borrowing, confirmations)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """What a request brings besides its own fields.
+
+    Attributes:
+        session: the caller's session token: serve only once this replica covers it.
+        wait_all: for writes, also wait (bounded) until the other branches applied it.
+        budget: seconds this branch may spend waiting on others for the request.
+    """
+
+    session: VersionVector = field(default_factory=VersionVector)
+    wait_all: bool = True
+    budget: float = MAX_WAIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +73,25 @@ class AccountView:
 
 
 @dataclass(frozen=True, slots=True)
+class Reading:
+    """Accounts read from one state of the replica, and that state's vector."""
+
+    accounts: list[AccountView]
+    session: VersionVector
+
+
+@dataclass(frozen=True, slots=True)
 class WriteResult:
-    """A write's op and the balances it left: ``(account_id, balance)`` per account."""
+    """A write's op and the balances it left: ``(account_id, balance)`` per account.
+
+    ``session`` covers the op; ``unconfirmed`` lists the branches that had not applied it
+    when the write answered (empty unless waited for with ``wait_all``)."""
 
     op_id: OpId
     balances: tuple[tuple[str, int], ...]
     currency: str
+    session: VersionVector
+    unconfirmed: tuple[int, ...] = ()
 
 
 def _wall_ms() -> int:
@@ -57,8 +103,10 @@ class Branch:
 
     def __init__(self, config: BranchConfig, store: Store, writer: Writer) -> None:
         self.config = config
+        self.writer = writer
+        self.network: Network = NoPeers()
         self._store = store
-        self._writer = writer
+        self._borrowing: dict[str, list[int]] = {}
 
     @classmethod
     async def open(cls, config: BranchConfig, store: Store | None = None) -> Branch:
@@ -78,25 +126,58 @@ class Branch:
 
     async def close(self) -> None:
         """Finish the writes already accepted, then release the store."""
-        await self._writer.stop()
+        await self.writer.stop()
         await self._store.close()
 
     @property
     def branch_id(self) -> int:
         return self.config.branch_id
 
+    @property
+    def version_vector(self) -> VersionVector:
+        """The committed (durable) state of this replica."""
+        return self.writer.committed.vector
+
+    # Sessions --------------------------------------------------------------------------
+
+    async def cover(self, session: VersionVector, within: float) -> None:
+        """Wait until this replica covers ``session``, pulling from peers if need be.
+
+        Raises:
+            SessionNotCovered: not within ``within`` seconds.
+        """
+        watch = self.writer.committed
+        if watch.covers(session):
+            return
+        # Replication usually delivers within milliseconds; pulling in parallel covers a
+        # stream that is down or behind.
+        pulling = _background(self.network.pull(session, within))
+        try:
+            covered = await watch.wait_for(lambda v: v.covers(session), within)
+        finally:
+            pulling.cancel()
+        if not covered:
+            missing = ",".join(str(o) for o in watch.vector.missing(session))
+            raise SessionNotCovered(
+                f"this branch has not yet applied the ops of branches {missing} that the"
+                " session has seen; retry, or ask another branch",
+                missing=missing,
+            )
+
     # Reads ---------------------------------------------------------------------------
 
     def account(self, account_id: str) -> AccountView:
         """Raises ``AccountNotFound``."""
-        return self.accounts([account_id])[0]
+        return self._views([account_id])[0]
 
-    def accounts(self, account_ids: Sequence[str]) -> list[AccountView]:
-        """Several accounts read from one committed state (no await in between).
+    async def read(self, account_ids: Sequence[str], context: RequestContext) -> Reading:
+        """Several accounts read from one committed state (no await in between), once the
+        replica covers the session.
 
         Raises:
             InvalidArgument: no ids, more than 1000, or repeated ids.
             AccountNotFound: for the first unknown id.
+            SessionNotCovered.
         """
         if not 1 <= len(account_ids) <= MAX_ACCOUNTS_PER_READ:
             raise InvalidArgument(
@@ -108,10 +189,15 @@ class Branch:
             raise InvalidArgument(
                 "account ids repeat", reason="INVALID_ACCOUNT_ID", field="account_ids"
             )
-        state = self._writer.state
-        views = []
         for account_id in account_ids:
             check_id(account_id, field="account_id")
+        await self.cover(context.session, context.budget)
+        return Reading(self._views(account_ids), self.version_vector)
+
+    def _views(self, account_ids: Sequence[str]) -> list[AccountView]:
+        state = self.writer.state
+        views = []
+        for account_id in account_ids:
             record = state.account(account_id)
             views.append(
                 AccountView(
@@ -124,40 +210,179 @@ class Branch:
 
     # Writes --------------------------------------------------------------------------
 
-    async def open_account(self, command: OpenAccountCommand) -> tuple[AccountView, OpId]:
-        """Open an account, durably; idempotent by (account_id, request_id).
+    async def open_account(
+        self, command: OpenAccountCommand, context: RequestContext
+    ) -> tuple[AccountView, OpId, VersionVector]:
+        """Open an account, durably; idempotent by (account_id, request_id). Another
+        branch than the account id's owner forwards the request to the owner.
 
         Raises:
             AccountExists, RequestIdReused, Unavailable.
         """
+        await self.cover(context.session, context.budget)
         owner = owner_branch(command.account_id, self.config.branch_ids)
         if owner != self.branch_id:
-            raise Unavailable(
-                f"account {command.account_id!r} is opened by its owner branch {owner}",
-                owner_branch=str(owner),
-            )
-        outcome = await self._writer.submit(command)
-        assert outcome.op_id is not None
-        return self.account(command.account_id), outcome.op_id
+            op_id, session = await self.network.open_at_owner(owner, command, context.budget)
+            await self.cover(session, context.budget)
+            return self.account(command.account_id), op_id, self.version_vector
+        outcome = await self.writer.submit(command)
+        op_id = _op_id(outcome)
+        if context.wait_all:
+            await self.network.confirm(op_id, context.budget)
+        return self.account(command.account_id), op_id, self.version_vector
 
-    async def deposit(self, command: DepositCommand) -> WriteResult:
+    async def deposit(self, command: DepositCommand, context: RequestContext) -> WriteResult:
         """Raises AccountNotFound, CurrencyMismatch, BalanceOverflow, RequestIdReused."""
-        return await self._write(command)
+        return await self._write(command, context)
 
-    async def withdraw(self, command: WithdrawCommand) -> WriteResult:
-        """Raises AccountNotFound, CurrencyMismatch, InsufficientFunds, RequestIdReused."""
-        return await self._write(command)
+    async def withdraw(self, command: WithdrawCommand, context: RequestContext) -> WriteResult:
+        """Raises AccountNotFound, CurrencyMismatch, InsufficientFunds, RequestIdReused,
+        EscrowShortfall (retry), BranchesUnreachable."""
+        return await self._write(command, context)
 
-    async def transfer(self, command: TransferCommand) -> WriteResult:
+    async def transfer(self, command: TransferCommand, context: RequestContext) -> WriteResult:
         """Raises AccountNotFound, CurrencyMismatch, InsufficientFunds, BalanceOverflow,
-        RequestIdReused."""
-        return await self._write(command)
+        RequestIdReused, EscrowShortfall (retry), BranchesUnreachable."""
+        return await self._write(command, context)
 
     async def _write(
-        self, command: DepositCommand | WithdrawCommand | TransferCommand
+        self, command: DepositCommand | WithdrawCommand | TransferCommand, context: RequestContext
     ) -> WriteResult:
-        outcome = await self._writer.submit(command)
-        assert outcome.op_id is not None
+        await self.cover(context.session, context.budget)
+        outcome = await self._originate(command, context.budget)
+        op_id = _op_id(outcome)
+        unconfirmed: list[int] = []
+        if context.wait_all:
+            unconfirmed = await self.network.confirm(op_id, context.budget)
         account_id = outcome.balances[0][0]
-        currency = self._writer.state.account(account_id).currency
-        return WriteResult(outcome.op_id, outcome.balances, currency)
+        currency = self.writer.state.account(account_id).currency
+        return WriteResult(
+            op_id, outcome.balances, currency, self.version_vector, tuple(unconfirmed)
+        )
+
+    async def _originate(
+        self, command: DepositCommand | WithdrawCommand | TransferCommand, within: float
+    ) -> Outcome:
+        """Submit the command; if this branch's escrow falls short, borrow and submit again
+        (the writer goes on meanwhile: it never waits on the network)."""
+        alone = not self.network.peer_ids
+        try:
+            return await self.writer.submit(command, final=alone)
+        except EscrowShortfall as short:
+            if alone:
+                raise
+            account_id, shortfall = short.account_id, short.shortfall
+        amount = command.amount
+        self.writer.hold(account_id, amount)
+        self._borrowing.setdefault(account_id, []).append(shortfall)
+        try:
+            unreachable = await self.network.borrow(account_id, shortfall, within)
+            try:
+                return await self.writer.submit(
+                    command, final=not unreachable, hold=(account_id, amount)
+                )
+            except EscrowShortfall:
+                if not unreachable:
+                    raise
+            names = ",".join(str(b) for b in unreachable)
+            raise BranchesUnreachable(
+                f"account {account_id!r} needs escrow that branches {names} may hold, and"
+                " they cannot be reached",
+                account_id=account_id,
+                branches=names,
+            )
+        finally:
+            self._borrowing[account_id].remove(shortfall)
+            if not self._borrowing[account_id]:
+                del self._borrowing[account_id]
+            self.writer.release(account_id, amount)
+
+    # Replication -----------------------------------------------------------------------
+
+    async def grant(
+        self, account_id: str, to_branch: int, shortfall: int, borrow_id: str
+    ) -> Op | None:
+        """Answer a borrowing branch: originate a grant of up to ``shortfall`` of this
+        branch's spare escrow share of the account, or None for nothing (DESIGN §2).
+
+        A branch that is itself borrowing on the account for a larger amount (ties broken
+        by the larger branch id) grants nothing, so two borrowers cannot ping-pong.
+        """
+        waiting = self._borrowing.get(account_id)
+        if waiting and (max(waiting), self.branch_id) > (shortfall, to_branch):
+            return None
+        command = GrantCommand(account_id, to_branch, shortfall, borrow_id)
+        try:
+            outcome = await self.writer.submit(command)
+        except NothingToGrant:
+            return None
+        return await self.op(_op_id(outcome))
+
+    async def op(self, op_id: OpId) -> Op:
+        """A committed op of this replica."""
+        found = self.writer.recent.get(op_id.origin, op_id.seq)
+        if found is None:
+            stored = await self._store.read_ops(op_id.origin, op_id.seq - 1, 1)
+            if not stored:
+                raise Internal(f"op {op_id} is not stored")
+            found = stored[0]
+        return found
+
+    async def ops_lacking(self, have: VersionVector, limit: int) -> list[Op]:
+        """Up to ``limit`` committed ops that a replica at ``have`` lacks, in an order
+        that applies causally (HLC order, which extends causal order; DESIGN §4)."""
+        mine = self.version_vector
+        found: list[Op] = []
+        for origin, count in mine.items():
+            after = have[origin]
+            if after >= count:
+                continue
+            ops = self.writer.recent.after(origin, after, limit)
+            if ops is None:
+                ops = await self._store.read_ops(origin, after, limit)
+            found.extend(ops)
+        # Each origin's run is cut at ``limit``, so the first ``limit`` in HLC order are
+        # closed under deps among the lacking ops.
+        found.sort(key=lambda op: (op.hlc, op.id))
+        return found[:limit]
+
+    async def receive(self, encoded: Sequence[bytes]) -> None:
+        """Apply ops other branches sent, as their canonical bytes; returns once they are
+        durable here (or held back for missing deps).
+
+        Raises:
+            ReplicationHalted: an op reuses an applied op's id with other content, or its
+                origin's ops are refused already.
+            Internal: the bytes are not a canonical op.
+        """
+        ops = []
+        state = self.writer.state
+        for data in encoded:
+            op = decode_op(data)
+            if encode_op(op) != data:
+                raise Internal(f"op {op.id} is not in canonical form")
+            if state.has_applied(op):
+                await self._check_same(op, data)
+                continue
+            ops.append(op)
+        if ops:
+            await self.writer.apply_remote(ops)
+
+    async def _check_same(self, op: Op, data: bytes) -> None:
+        if encode_op(await self.op(op.id)) != data:
+            reason = f"op {op.id} arrived again with other content"
+            self.writer.halt(op.id.origin, reason)
+            raise ReplicationHalted(reason, origin=str(op.id.origin))
+
+
+def _op_id(outcome: Outcome) -> OpId:
+    if outcome.op_id is None:
+        raise Internal("a successful outcome without an op")
+    return outcome.op_id
+
+
+def _background(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    task = asyncio.create_task(coroutine)
+    # Best-effort work: a failure is logged by the network layer, not raised here.
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    return task

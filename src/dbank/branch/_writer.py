@@ -1,77 +1,143 @@
-"""The branch's single writer: decides requests, originates ops, group-commits them.
+"""The branch's single writer: decides requests, originates ops, applies other branches'
+ops, and group-commits it all.
 
-Requests queue up while the previous batch is being made durable; the next batch takes all
-of them, decides each against the committed state plus the batch's own earlier ops, and
-commits ops, state and outcomes in one store transaction (one fsync). Every request is
-answered only after that commit returns, so every acknowledged write is durable.
+Work queues up while the previous batch is being made durable; the next batch takes all of
+it. Other branches' ops are applied in causal order: an op whose deps this replica lacks is
+held back in memory until they arrive. Local requests are decided against the committed
+state plus the batch's own earlier ops. Ops, state and outcomes go into one store
+transaction (one fsync), and nothing is answered before that commit returns, so every
+acknowledged write is durable, and only durable ops are ever published to other branches.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
+from dbank.branch._recent import RecentOps
+from dbank.branch._watch import VectorWatch
 from dbank.ledger import (
     Command,
     DbankError,
     HybridLogicalClock,
     IdempotencyKey,
+    InvariantViolation,
     LedgerState,
     Op,
     OpId,
     Outcome,
+    ReplicationHalted,
     RequestIdReused,
     Unavailable,
     VersionVector,
+    fingerprint_of,
     plan,
 )
+from dbank.ledger.ops import Grant
 from dbank.store import Commit, Store
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
+ORIGINATION_WAIT = 5.0
 
 
 @dataclass(slots=True)
 class _Pending:
     command: Command
     future: asyncio.Future[Outcome]
+    final: bool
+    hold: tuple[str, int] | None
+
+
+@dataclass(slots=True)
+class _Remote:
+    ops: Sequence[Op]
+    future: asyncio.Future[None]
 
 
 _STOP = None
 
 
+@dataclass(slots=True)
+class _BatchResult:
+    """What one batch decided, kept apart until its commit succeeds."""
+
+    settled: list[tuple[_Pending, Outcome | DbankError]] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)
+    held: dict[OpId, Op] = field(default_factory=dict)
+    halted: dict[int, str] = field(default_factory=dict)
+
+
 class Writer:
     """Owns the branch's ``LedgerState``: only the writer changes it, and only after the
-    store has committed the change. ``state`` is always the committed state."""
+    store has committed the change. ``state`` is always the committed state, and
+    ``committed`` publishes its version vector after every commit."""
 
     def __init__(
         self, branch_id: int, state: LedgerState, store: Store, clock: HybridLogicalClock
     ) -> None:
         self.branch_id = branch_id
         self.state = state
+        self.committed = VectorWatch(state.version_vector())
+        self.recent = RecentOps()
+        self.halted: dict[int, str] = {}
         self._store = store
         self._clock = clock
-        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Pending | _Remote | None] = asyncio.Queue()
         self._in_flight: dict[IdempotencyKey, asyncio.Future[Outcome]] = {}
+        self._held: dict[OpId, Op] = {}
+        self._holds: dict[str, int] = {}
+        self._may_originate = asyncio.Event()
+        self._may_originate.set()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"writer-{self.branch_id}")
 
     async def stop(self) -> None:
-        """Finish every request queued so far, then stop."""
+        """Finish the work queued so far, then stop."""
         if self._task is None:
             return
         self._queue.put_nowait(_STOP)
         await self._task
         self._task = None
 
-    async def submit(self, command: Command) -> Outcome:
+    # Origination gate (DESIGN §4: recover this branch's own log before originating) ----
+
+    def pause_origination(self) -> None:
+        self._may_originate.clear()
+
+    def resume_origination(self) -> None:
+        self._may_originate.set()
+
+    # Escrow held for writes that borrowed it ---------------------------------------------
+
+    def hold(self, account_id: str, amount: int) -> None:
+        """Keep ``amount`` of this branch's share of the account for one waiting write:
+        other writes and grants see only the rest."""
+        self._holds[account_id] = self._holds.get(account_id, 0) + amount
+
+    def release(self, account_id: str, amount: int) -> None:
+        left = self._holds[account_id] - amount
+        if left:
+            self._holds[account_id] = left
+        else:
+            del self._holds[account_id]
+
+    # Work -------------------------------------------------------------------------------
+
+    async def submit(
+        self, command: Command, *, final: bool = True, hold: tuple[str, int] | None = None
+    ) -> Outcome:
         """Carry out ``command`` once, durably, and return its outcome.
 
+        ``final`` goes to the planner (see ``plan``): whether every branch has been asked
+        for escrow. ``hold`` is ``(account_id, amount)`` of the held escrow (``hold()``)
+        that is this command's to spend.
         A request id seen before returns its stored outcome and applies nothing; one that is
         being applied right now waits for that attempt.
 
@@ -82,15 +148,50 @@ class Writer:
         """
         if self._task is None:
             raise Unavailable("the branch is shutting down")
+        if not self._may_originate.is_set():
+            try:
+                await asyncio.wait_for(self._may_originate.wait(), ORIGINATION_WAIT)
+            except TimeoutError:
+                raise Unavailable("the branch is recovering its log from its peers") from None
         future = self._in_flight.get(command.key)
         if future is None:
             future = asyncio.get_running_loop().create_future()
             future.add_done_callback(_retrieve)
             self._in_flight[command.key] = future
-            self._queue.put_nowait(_Pending(command, future))
+            self._queue.put_nowait(_Pending(command, future, final, hold))
         # Shielded: a caller that goes away must not cancel a write that is queued anyway
         # and that other attempts with the same request id may be waiting for.
         return _matching(command, await asyncio.shield(future))
+
+    async def apply_remote(self, ops: Sequence[Op]) -> None:
+        """Apply other branches' ops (or this branch's own, recovered from a peer) in causal
+        order; returns once every op that was ready is durable. Ops whose deps are missing
+        stay held in memory until the deps arrive.
+
+        Raises:
+            ReplicationHalted: an op comes from an origin whose ops are refused.
+        """
+        for op in ops:
+            reason = self.halted.get(op.id.origin)
+            if reason is not None:
+                raise ReplicationHalted(
+                    f"ops from branch {op.id.origin} are refused: {reason}",
+                    origin=str(op.id.origin),
+                )
+        if self._task is None:
+            raise Unavailable("the branch is shutting down")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieve)
+        self._queue.put_nowait(_Remote(ops, future))
+        await asyncio.shield(future)
+
+    def halt(self, origin: int, reason: str) -> None:
+        """Refuse every further op from ``origin`` (fail-stop)."""
+        log.critical("refusing every further op from branch %d: %s", origin, reason)
+        self.halted[origin] = reason
+
+    def is_held(self, op_id: OpId) -> bool:
+        return op_id in self._held
 
     async def _run(self) -> None:
         while True:
@@ -108,42 +209,105 @@ class Writer:
                 await self._process(batch)
             except Exception as exc:
                 log.exception("writer batch failed; reloading state from the store")
-                for pending in batch:
-                    self._settle(pending, Unavailable(f"the store failed: {exc}"))
+                failure = Unavailable(f"the store failed: {exc}")
+                for item in batch:
+                    if isinstance(item, _Pending):
+                        self._settle(item, failure)
+                    elif not item.future.done():
+                        item.future.set_exception(failure)
                 await self._reload()
 
-    async def _process(self, batch: list[_Pending]) -> None:
+    async def _process(self, batch: list[_Pending | _Remote]) -> None:
         overlay = self.state.overlay()
-        results: list[tuple[_Pending, Outcome | DbankError]] = []
+        pending = [item for item in batch if isinstance(item, _Pending)]
+        remote = [op for item in batch if isinstance(item, _Remote) for op in item.ops]
+        result = _BatchResult()
 
         def decide(stored: Mapping[IdempotencyKey, Outcome]) -> Commit | None:
             # Runs inside the store's transaction (possibly on its thread): it reads the
             # committed state, which only this writer changes, and only after it returns.
-            results.clear()
-            ops: list[Op] = []
+            nonlocal result
+            result = _BatchResult()
+            learned = self._apply_remote(overlay, remote, result)
             outcomes: list[tuple[IdempotencyKey, Outcome]] = []
-            for pending in batch:
-                command = pending.command
-                result: Outcome | DbankError | None = stored.get(command.key)
-                if result is None:
-                    result = self._decide(overlay, command, ops)
-                    if isinstance(result, Outcome):
-                        outcomes.append((command.key, result))
-                results.append((pending, result))
-            return Commit(ops, overlay.delta(), outcomes) if outcomes else None
+            reserved = dict(self._holds)
+            for item in pending:
+                command = item.command
+                decision: Outcome | DbankError | None = stored.get(command.key)
+                if decision is None:
+                    decision = self._decide(overlay, item, reserved, result.ops)
+                    if isinstance(decision, Outcome):
+                        outcomes.append((command.key, decision))
+                result.settled.append((item, decision))
+            if not (result.ops or outcomes):
+                return None
+            return Commit(result.ops, overlay.delta(), outcomes, learned)
 
-        await self._store.transact([p.command.key for p in batch], decide)
+        await self._store.transact([p.command.key for p in pending], decide)
         self.state.absorb(overlay)
-        for pending, result in results:
-            self._settle(pending, result)
+        self._finish(batch, result)
+
+    def _finish(self, batch: list[_Pending | _Remote], result: _BatchResult) -> None:
+        """After the commit: publish the new state and answer everyone in the batch."""
+        self._held = result.held
+        for origin, reason in result.halted.items():
+            self.halt(origin, reason)
+        if result.ops:
+            self.recent.extend(result.ops)
+            self.committed.publish(self.state.version_vector())
+        for pending, decision in result.settled:
+            self._settle(pending, decision)
+        for item in batch:
+            if isinstance(item, _Remote) and not item.future.done():
+                item.future.set_result(None)
+
+    def _apply_remote(
+        self, overlay: LedgerState, incoming: list[Op], result: _BatchResult
+    ) -> list[tuple[IdempotencyKey, Outcome]]:
+        """Apply every held or incoming op that is ready, in causal order; keep the rest."""
+        held = dict(self._held)
+        for op in incoming:
+            if not overlay.has_applied(op) and op.id.origin not in self.halted:
+                held.setdefault(op.id, op)
+        learned: list[tuple[IdempotencyKey, Outcome]] = []
+        progress = bool(held)
+        while progress:
+            progress = False
+            # HLC order extends causal order: one pass applies every chain that is ready.
+            for op in sorted(held.values(), key=lambda o: o.hlc):
+                if overlay.has_applied(op) or op.id.origin in result.halted:
+                    del held[op.id]
+                elif overlay.is_ready(op):
+                    del held[op.id]
+                    try:
+                        overlay.apply(op)
+                    except InvariantViolation as exc:
+                        result.halted[op.id.origin] = str(exc)
+                        continue
+                    self._clock.observe(op.hlc)
+                    result.ops.append(op)
+                    learned.extend(_learned_outcome(overlay, op))
+                    progress = True
+        result.held = held
+        return learned
 
     def _decide(
-        self, overlay: LedgerState, command: Command, ops: list[Op]
+        self,
+        overlay: LedgerState,
+        item: _Pending,
+        reserved: dict[str, int],
+        ops: list[Op],
     ) -> Outcome | DbankError:
-        """Plan and apply ``command`` in ``overlay``: its definite outcome, or the transient
-        error it got (not stored, so a retry decides again)."""
+        """Plan and apply one command in ``overlay``: its definite outcome, or the
+        transient error it got (not stored, so a retry decides again)."""
+        command = item.command
+        if item.hold is not None:
+            account, amount = item.hold
+            reserved = {**reserved, account: reserved.get(account, 0) - amount}
         try:
-            currency, body = plan(overlay, command, branch=self.branch_id)
+            currency, body = plan(
+                overlay, command, branch=self.branch_id, final=item.final, reserved=reserved
+            )
         except DbankError as exc:
             if exc.transient:
                 return exc
@@ -179,6 +343,17 @@ class Writer:
             return
         self.state = snapshot.state
         self._clock.observe(snapshot.last_hlc)
+        self.committed.publish(self.state.version_vector())
+
+
+def _learned_outcome(state: LedgerState, op: Op) -> list[tuple[IdempotencyKey, Outcome]]:
+    """The outcome another branch stored for the request ``op`` carried out, so that a
+    retry of that request sent here is answered with it."""
+    if not op.request_id or isinstance(op.body, Grant):
+        return []
+    accounts = op.accounts()
+    balances = tuple((a, state.balance(a)) for a in accounts)
+    return [((accounts[0], op.request_id), Outcome(fingerprint_of(op.body), op.id, balances))]
 
 
 def _matching(command: Command, outcome: Outcome) -> Outcome:
@@ -193,7 +368,7 @@ def _matching(command: Command, outcome: Outcome) -> Outcome:
     return outcome
 
 
-def _retrieve(future: asyncio.Future[Outcome]) -> None:
+def _retrieve(future: asyncio.Future[Any]) -> None:
     # Mark a failure as seen even when every waiter has gone away.
     if not future.cancelled():
         future.exception()

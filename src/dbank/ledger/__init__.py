@@ -7,10 +7,12 @@ from dbank.ledger.clock import HybridLogicalClock
 from dbank.ledger.commands import (
     Command,
     DepositCommand,
+    GrantCommand,
     IdempotencyKey,
     OpenAccountCommand,
     TransferCommand,
     WithdrawCommand,
+    fingerprint_of,
 )
 from dbank.ledger.errors import (
     Aborted,
@@ -18,6 +20,7 @@ from dbank.ledger.errors import (
     AccountNotFound,
     AlreadyExists,
     BalanceOverflow,
+    BranchesUnreachable,
     CurrencyMismatch,
     DbankError,
     DeadlineExceeded,
@@ -27,8 +30,10 @@ from dbank.ledger.errors import (
     InvalidArgument,
     InvariantViolation,
     NotFound,
+    ReplicationHalted,
     RequestIdReused,
     RequestInProgress,
+    SessionNotCovered,
     Unavailable,
 )
 from dbank.ledger.ops import (
@@ -42,7 +47,7 @@ from dbank.ledger.ops import (
     Withdrawal,
 )
 from dbank.ledger.outcome import Outcome
-from dbank.ledger.planner import EscrowShortfall, plan
+from dbank.ledger.planner import EscrowShortfall, NothingToGrant, plan
 from dbank.ledger.state import AccountRecord, LedgerState, StateDelta
 from dbank.ledger.version_vector import OpId, VersionVector
 
@@ -54,6 +59,7 @@ __all__ = [
     "AccountType",
     "AlreadyExists",
     "BalanceOverflow",
+    "BranchesUnreachable",
     "Command",
     "CurrencyMismatch",
     "DbankError",
@@ -63,6 +69,7 @@ __all__ = [
     "EscrowShortfall",
     "FailedPrecondition",
     "Grant",
+    "GrantCommand",
     "HybridLogicalClock",
     "IdempotencyKey",
     "InsufficientFunds",
@@ -71,14 +78,17 @@ __all__ = [
     "InvariantViolation",
     "LedgerState",
     "NotFound",
+    "NothingToGrant",
     "Op",
     "OpBody",
     "OpId",
     "OpenAccount",
     "OpenAccountCommand",
     "Outcome",
+    "ReplicationHalted",
     "RequestIdReused",
     "RequestInProgress",
+    "SessionNotCovered",
     "StateDelta",
     "Transfer",
     "TransferCommand",
@@ -86,5 +96,6 @@ __all__ = [
     "VersionVector",
     "WithdrawCommand",
     "Withdrawal",
+    "fingerprint_of",
     "plan",
 ]

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from dbank.ledger.errors import InvalidArgument
-from dbank.ledger.ops import AccountType
+from dbank.ledger.ops import AccountType, Deposit, Grant, OpBody, OpenAccount, Transfer, Withdrawal
 from dbank.money import check_amount, currency
 
 _ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -79,7 +79,7 @@ class OpenAccountCommand:
 
     @property
     def fingerprint(self) -> str:
-        return f"CreateAccount|{self.account_id}|{self.type.value}|{self.currency}|{self.owner}"
+        return fingerprint_of(OpenAccount(self.account_id, self.type, self.currency, self.owner))
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +103,7 @@ class DepositCommand:
 
     @property
     def fingerprint(self) -> str:
-        return f"Deposit|{self.account_id}|{self.amount}"
+        return fingerprint_of(Deposit(self.account_id, self.amount))
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +127,7 @@ class WithdrawCommand:
 
     @property
     def fingerprint(self) -> str:
-        return f"Withdraw|{self.account_id}|{self.amount}"
+        return fingerprint_of(Withdrawal(self.account_id, self.amount))
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +159,53 @@ class TransferCommand:
 
     @property
     def fingerprint(self) -> str:
-        return f"Transfer|{self.from_account_id}|{self.to_account_id}|{self.amount}"
+        return fingerprint_of(Transfer(self.from_account_id, self.to_account_id, self.amount))
 
 
-Command = OpenAccountCommand | DepositCommand | WithdrawCommand | TransferCommand
+@dataclass(frozen=True, slots=True)
+class GrantCommand:
+    """Hand up to ``shortfall`` minor units of this branch's escrow share of an account to
+    ``to_branch``, which is borrowing them (DESIGN §2). ``borrow_id`` makes it idempotent:
+    one borrowing round gets at most one grant from each branch."""
+
+    account_id: str
+    to_branch: int
+    shortfall: int
+    borrow_id: str
+
+    def __post_init__(self) -> None:
+        check_id(self.account_id, field="account_id")
+        check_amount(self.shortfall)
+        check_request_id(self.borrow_id)
+
+    @property
+    def request_id(self) -> str:
+        return self.borrow_id
+
+    @property
+    def key(self) -> IdempotencyKey:
+        # "/" never occurs in an account id, so no customer request shares this scope.
+        return (f"{self.account_id}/grant", self.borrow_id)
+
+    @property
+    def fingerprint(self) -> str:
+        return f"Grant|{self.account_id}|{self.to_branch}|{self.shortfall}"
+
+
+Command = OpenAccountCommand | DepositCommand | WithdrawCommand | TransferCommand | GrantCommand
+
+
+def fingerprint_of(body: OpBody) -> str:
+    """The fingerprint of the request that an op of this body carries out: one definition,
+    so that a branch recognises a request that another branch applied."""
+    match body:
+        case OpenAccount():
+            return f"CreateAccount|{body.account_id}|{body.type.value}|{body.currency}|{body.owner}"
+        case Deposit():
+            return f"Deposit|{body.account_id}|{body.amount}"
+        case Withdrawal():
+            return f"Withdraw|{body.account_id}|{body.amount}"
+        case Transfer():
+            return f"Transfer|{body.from_account_id}|{body.to_account_id}|{body.amount}"
+        case Grant():
+            return f"Grant|{body.account_id}|{body.to_branch}|{body.amount}"

@@ -19,10 +19,16 @@ a raw gRPC error::
     ├── Aborted
     │   └── RequestInProgress    REQUEST_IN_PROGRESS: the same request id is being applied (retry)
     ├── Unavailable              UNAVAILABLE: a needed branch or the store cannot be reached (retry)
+    │   ├── BranchesUnreachable  BRANCHES_UNREACHABLE: the write needs escrow from branches that
+    │   │                        cannot be reached (metadata "branches")
+    │   └── SessionNotCovered    SESSION_NOT_COVERED: this replica has not yet seen the state the
+    │                            session token names (metadata "missing")
     ├── DeadlineExceeded         DEADLINE_EXCEEDED: no answer within the caller's deadline (retry)
     └── Internal                 INTERNAL: a bug; never raised for a foreseeable case
-        └── InvariantViolation   INVARIANT_VIOLATION: an op that would break the ledger's
-                                 invariants (fail-stop: it is never applied)
+        ├── InvariantViolation   INVARIANT_VIOLATION: an op that would break the ledger's
+        │                        invariants (fail-stop: it is never applied)
+        └── ReplicationHalted    REPLICATION_HALTED: ops of an origin are refused after one
+                                 broke an invariant or reused an op id (fail-stop)
 
 ``Aborted`` and ``Unavailable`` are transient: retrying the same request id is safe and is
 what the client library does. All other outcomes are definite and are stored as the
@@ -136,6 +142,20 @@ class Unavailable(DbankError):
     transient = True
 
 
+class BranchesUnreachable(Unavailable):
+    """The write needs escrow that may be held by branches that cannot be reached now;
+    ``metadata["branches"]`` lists them, comma-separated."""
+
+    reason = "BRANCHES_UNREACHABLE"
+
+
+class SessionNotCovered(Unavailable):
+    """The replica did not reach the state named by the request's session token in time;
+    ``metadata["missing"]`` lists the origin branches it lacks ops of."""
+
+    reason = "SESSION_NOT_COVERED"
+
+
 class DeadlineExceeded(DbankError):
     """The request did not finish within its deadline; it may or may not have been applied,
     so retry it with the same request id."""
@@ -158,6 +178,14 @@ class InvariantViolation(Internal):
     reason = "INVARIANT_VIOLATION"
 
 
+class ReplicationHalted(Internal):
+    """Ops from an origin are refused because one of them broke an invariant or reused an
+    op id with other content. Fail-stop: an operator must look; nothing is repaired
+    silently."""
+
+    reason = "REPLICATION_HALTED"
+
+
 ERROR_CLASSES: tuple[type[DbankError], ...] = (
     InvalidArgument,
     NotFound,
@@ -172,9 +200,12 @@ ERROR_CLASSES: tuple[type[DbankError], ...] = (
     Aborted,
     RequestInProgress,
     Unavailable,
+    BranchesUnreachable,
+    SessionNotCovered,
     DeadlineExceeded,
     Internal,
     InvariantViolation,
+    ReplicationHalted,
 )
 
 

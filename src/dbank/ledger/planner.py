@@ -7,9 +7,12 @@ what ``LedgerState.apply`` would refuse, so an op it plans always applies.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dbank.ledger.commands import (
     Command,
     DepositCommand,
+    GrantCommand,
     OpenAccountCommand,
     TransferCommand,
     WithdrawCommand,
@@ -21,20 +24,20 @@ from dbank.ledger.errors import (
     CurrencyMismatch,
     InsufficientFunds,
 )
-from dbank.ledger.ops import Deposit, OpBody, OpenAccount, Transfer, Withdrawal
+from dbank.ledger.ops import Deposit, Grant, OpBody, OpenAccount, Transfer, Withdrawal
 from dbank.ledger.state import AccountRecord, LedgerState
 from dbank.money import MAX_AMOUNT, currency, format_amount
 
 
 class EscrowShortfall(Aborted):
-    """The balance covers the debit but this branch's escrow share does not: the rest is
-    held by other branches and must be granted first. Retrying is safe."""
+    """This branch's escrow share of the account does not cover the debit: the rest is held
+    by other branches and must be granted first. Retrying is safe."""
 
     reason = "ESCROW_IN_FLIGHT"
 
     def __init__(self, account_id: str, shortfall: int) -> None:
         super().__init__(
-            f"account {account_id!r} has the funds, but {shortfall} minor units of them are"
+            f"account {account_id!r}: {shortfall} minor units of the funds asked for are"
             " held by other branches; retry",
             account_id=account_id,
             shortfall=str(shortfall),
@@ -43,14 +46,35 @@ class EscrowShortfall(Aborted):
         self.shortfall = shortfall
 
 
-def plan(state: LedgerState, command: Command, *, branch: int) -> tuple[str, OpBody]:
+class NothingToGrant(Aborted):
+    """A borrowing branch asked for escrow this branch has none of to spare (not stored:
+    a later round may find some)."""
+
+    reason = "NOTHING_TO_GRANT"
+
+
+def plan(
+    state: LedgerState,
+    command: Command,
+    *,
+    branch: int,
+    final: bool = True,
+    reserved: Mapping[str, int] | None = None,
+) -> tuple[str, OpBody]:
     """Return ``(currency, body)`` of the op that carries out ``command`` at ``branch``.
+
+    ``reserved`` is the part of this branch's share of each account that is held for other
+    waiting writes. ``final`` says whether every other branch has been asked for escrow: if
+    not, a debit beyond this branch's share is an ``EscrowShortfall`` even when the balance
+    looks too low, because this replica's view of the balance may be stale.
 
     Raises:
         AccountNotFound, AccountExists, CurrencyMismatch, InsufficientFunds,
         BalanceOverflow: the definite outcome of the request.
-        EscrowShortfall: the funds exist but part of them is held by other branches.
+        EscrowShortfall: this branch's share does not cover the debit.
+        NothingToGrant: a grant of nothing.
     """
+    debit = _Debit(state, branch, final, reserved or {})
     match command:
         case OpenAccountCommand():
             if command.account_id in state.accounts:
@@ -66,7 +90,7 @@ def plan(state: LedgerState, command: Command, *, branch: int) -> tuple[str, OpB
             return account.currency, Deposit(command.account_id, command.amount)
         case WithdrawCommand():
             account = _account(state, command.account_id, command.currency)
-            _check_debit(state, account, command.amount, branch)
+            debit.check(account, command.amount)
             return account.currency, Withdrawal(command.account_id, command.amount)
         case TransferCommand():
             source = _account(state, command.from_account_id, command.currency)
@@ -77,10 +101,18 @@ def plan(state: LedgerState, command: Command, *, branch: int) -> tuple[str, OpB
                     f" to {target.currency} account {target.account_id!r}",
                     account_id=target.account_id,
                 )
-            _check_debit(state, source, command.amount, branch)
+            debit.check(source, command.amount)
             _check_credit(state, target, command.amount)
             body = Transfer(command.from_account_id, command.to_account_id, command.amount)
             return source.currency, body
+        case GrantCommand():
+            account = state.account(command.account_id)
+            amount = min(command.shortfall, debit.spare(command.account_id))
+            if amount <= 0:
+                raise NothingToGrant(
+                    f"no escrow of {command.account_id!r} to spare", account_id=account.account_id
+                )
+            return account.currency, Grant(command.account_id, amount, command.to_branch)
 
 
 def _account(state: LedgerState, account_id: str, currency: str) -> AccountRecord:
@@ -102,16 +134,33 @@ def _check_credit(state: LedgerState, account: AccountRecord, amount: int) -> No
         )
 
 
-def _check_debit(state: LedgerState, account: AccountRecord, amount: int, branch: int) -> None:
-    balance = state.balance(account.account_id)
-    if balance < amount:
-        cur = currency(account.currency)
-        raise InsufficientFunds(
-            f"account {account.account_id!r} has {format_amount(balance, cur)} {cur.code},"
-            f" {format_amount(amount, cur)} {cur.code} requested",
-            account_id=account.account_id,
-            balance=str(balance),
-        )
-    held_here = state.rights_of(account.account_id, branch)
-    if held_here < amount:
-        raise EscrowShortfall(account.account_id, amount - held_here)
+class _Debit:
+    """Checks debits against this branch's unreserved escrow share (DESIGN §2)."""
+
+    def __init__(
+        self, state: LedgerState, branch: int, final: bool, reserved: Mapping[str, int]
+    ) -> None:
+        self._state = state
+        self._branch = branch
+        self._final = final
+        self._reserved = reserved
+
+    def spare(self, account_id: str) -> int:
+        """This branch's share of the account that no waiting write holds."""
+        held = self._state.rights_of(account_id, self._branch)
+        return held - self._reserved.get(account_id, 0)
+
+    def check(self, account: AccountRecord, amount: int) -> None:
+        spare = self.spare(account.account_id)
+        if spare >= amount:
+            return
+        balance = self._state.balance(account.account_id)
+        if self._final and balance < amount:
+            cur = currency(account.currency)
+            raise InsufficientFunds(
+                f"account {account.account_id!r} has {format_amount(balance, cur)} {cur.code},"
+                f" {format_amount(amount, cur)} {cur.code} requested",
+                account_id=account.account_id,
+                balance=str(balance),
+            )
+        raise EscrowShortfall(account.account_id, amount - max(spare, 0))

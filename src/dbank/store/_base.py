@@ -21,11 +21,14 @@ class Commit:
         ops: the ops applied in the batch, in apply order.
         delta: the new values of every state entry the ops changed.
         outcomes: the first definite outcome of each request decided in the batch.
+        learned: the outcomes of other branches' ops applied in the batch, stored unless
+            the key has one already, so that a retry sent here is recognised.
     """
 
     ops: Sequence[Op]
     delta: StateDelta
     outcomes: Sequence[tuple[IdempotencyKey, Outcome]]
+    learned: Sequence[tuple[IdempotencyKey, Outcome]] = ()
 
 
 @dataclass(frozen=True, slots=True)

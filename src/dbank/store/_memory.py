@@ -45,6 +45,8 @@ class MemoryStore:
         self._state.rights.update(commit.delta.rights)
         self._state.applied.update(commit.delta.applied)
         self._outcomes.update(commit.outcomes)
+        for key, outcome in commit.learned:
+            self._outcomes.setdefault(key, outcome)
 
     async def read_ops(self, origin: int, after_seq: int, limit: int) -> list[Op]:
         found: list[Op] = []

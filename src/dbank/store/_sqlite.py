@@ -203,6 +203,10 @@ class SqliteStore:
             "INSERT INTO outcomes (scope, request_id, data) VALUES (?, ?, ?)",
             [(scope, rid, encode_outcome(o)) for (scope, rid), o in commit.outcomes],
         )
+        db.executemany(
+            "INSERT OR IGNORE INTO outcomes (scope, request_id, data) VALUES (?, ?, ?)",
+            [(scope, rid, encode_outcome(o)) for (scope, rid), o in commit.learned],
+        )
 
     async def read_ops(self, origin: int, after_seq: int, limit: int) -> list[Op]:
         return await self._run(lambda: self._read_ops(origin, after_seq, limit))

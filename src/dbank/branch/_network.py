@@ -1,0 +1,65 @@
+"""What a branch needs from the other branches, as a protocol free of any wire format.
+
+``dbank.replication`` implements it over gRPC; a bank of one branch uses ``NoPeers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from dbank.ledger import OpenAccountCommand, OpId, VersionVector
+
+
+class Network(Protocol):
+    @property
+    def peer_ids(self) -> Sequence[int]:
+        """Every other branch of the bank."""
+        ...
+
+    async def borrow(self, account_id: str, shortfall: int, within: float) -> list[int]:
+        """Ask every other branch at once for up to ``shortfall`` of its escrow share of the
+        account, and apply the grants they make; return the branches that did not answer
+        within ``within`` seconds."""
+        ...
+
+    async def confirm(self, op_id: OpId, within: float) -> list[int]:
+        """Wait until every branch whose stream is connected has applied ``op_id`` durably;
+        return those that had not after ``within`` seconds, and those not connected."""
+        ...
+
+    async def pull(self, wanted: VersionVector, within: float) -> None:
+        """Fetch from other branches the ops this replica lacks of ``wanted`` (best effort:
+        the caller waits for the state it needs on its own)."""
+        ...
+
+    async def open_at_owner(
+        self, owner: int, command: OpenAccountCommand, within: float
+    ) -> tuple[OpId, VersionVector]:
+        """Have branch ``owner`` open the account; return the op and the owner's state
+        right after.
+
+        Raises:
+            DbankError: the owner's answer (AccountExists, RequestIdReused, Unavailable...).
+        """
+        ...
+
+
+class NoPeers:
+    """The network of a bank with a single branch."""
+
+    peer_ids: Sequence[int] = ()
+
+    async def borrow(self, account_id: str, shortfall: int, within: float) -> list[int]:
+        return []
+
+    async def confirm(self, op_id: OpId, within: float) -> list[int]:
+        return []
+
+    async def pull(self, wanted: VersionVector, within: float) -> None:
+        return None
+
+    async def open_at_owner(
+        self, owner: int, command: OpenAccountCommand, within: float
+    ) -> tuple[OpId, VersionVector]:
+        raise AssertionError("a bank of one branch owns every account")

@@ -1,0 +1,70 @@
+"""Pydantic's validation errors, said in one line in the words of the scenario format.
+
+Pydantic reports every error it finds, over several lines, in its own terms ("Input should
+be a valid integer"). A scenario error is one line naming one place, so only the first
+error is kept (errors come in the order of the file) and its type is put in this format's
+words; its location becomes the JSON path.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from dbank.scenario._errors import ScenarioError, json_path, show_value
+
+__all__ = ["scenario_error"]
+
+_MOVES_MONEY = ("deposit", "withdraw")
+_WHOLE = {
+    "money": "money must be a whole number of currency units",
+    "balance": "the opening balance must be a whole number of currency units",
+}
+
+
+def scenario_error(
+    file: str, prefix: tuple[int | str, ...], exc: ValidationError, variant_reason: str
+) -> ScenarioError:
+    """The ``ScenarioError`` for the first of ``exc``'s errors.
+
+    Args:
+        file: the file as the caller named it.
+        prefix: where the validated value sits in the document (``(3,)`` for entry 3).
+        exc: pydantic's error for that value.
+        variant_reason: why the file reads as the variant it was validated as; added to
+            errors of shape (a member missing or unexpected), which usually mean the file
+            mixes variants.
+    """
+    error = exc.errors(include_url=False)[0]
+    location = (*prefix, *error["loc"])
+    return ScenarioError(file, json_path(location), _problem(error, variant_reason))
+
+
+def _problem(error: ErrorDetails, variant_reason: str) -> str:
+    kind, value = error["type"], error["input"]
+    name = str(error["loc"][-1]) if error["loc"] else ""
+    shown = show_value(value)
+    if kind == "missing":
+        interface = value.get("interface") if isinstance(value, dict) else None
+        if name == "money" and interface in _MOVES_MONEY:
+            return f"{interface} needs a positive whole amount of money"
+        return f"required member is missing (the file reads as {variant_reason})"
+    if kind == "extra_forbidden":
+        return f"unexpected member (the file reads as {variant_reason})"
+    return _value_problem(kind, name, shown) or f"{error['msg']}, not {shown}"
+
+
+def _value_problem(kind: str, name: str, shown: str) -> str | None:
+    if kind == "int_type":
+        return f"{_WHOLE.get(name, 'must be a whole number')}, not {shown}"
+    if kind == "greater_than":
+        return f"must be a positive whole number, not {shown}"
+    if kind == "greater_than_equal":
+        return f"must not be negative, not {shown}"
+    if kind == "literal_error" and name == "interface":
+        return f'unknown interface {shown}: expected "query", "deposit" or "withdraw"'
+    if kind in ("tuple_type", "list_type"):
+        return f"must be a list, not {shown}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"must be an object, not {shown}"
+    return None
