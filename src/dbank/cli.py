@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar
 
 import click
 
-from dbank.branch import BranchConfig
+from dbank.branch import BranchConfig, ConfigError, check_address, load_bank_file, parse_peers
 from dbank.client import Account, BalanceChange, BankClient
 from dbank.ledger import AccountType, DbankError
 from dbank.money import Currency, currency, format_amount, parse_amount
@@ -52,21 +52,29 @@ def main() -> None:
 @click.option(
     "--id", "branch_id", type=click.IntRange(min=1), required=True, help="This branch's id."
 )
-@click.option(
-    "--listen",
-    default="127.0.0.1:0",
-    show_default=True,
-    help="HOST:PORT to serve on (port 0: any free port).",
-)
+@click.option("--listen", help="HOST:PORT to serve on (port 0: any free port).")
 @click.option(
     "--data",
     "data_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    required=True,
     help="Directory of the branch's SQLite file (created if missing).",
 )
+@click.option("--peers", help="The other branches: ID=HOST:PORT,ID=HOST:PORT.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The bank's TOML file naming every branch; flags given override it.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
-def branch(branch_id: int, listen: str, data_dir: Path, verbose: bool) -> None:
+def branch(
+    branch_id: int,
+    listen: str | None,
+    data_dir: Path | None,
+    peers: str | None,
+    config_path: Path | None,
+    verbose: bool,
+) -> None:
     """Run one branch until SIGINT or SIGTERM.
 
     Prints "branch ID listening on HOST:PORT" once it serves requests.
@@ -77,20 +85,74 @@ def branch(branch_id: int, listen: str, data_dir: Path, verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    _check_listen(listen)
+    config = _branch_config(branch_id, listen, data_dir, peers, config_path)
 
     def ready(server: BranchServer) -> None:
         click.echo(f"branch {branch_id} listening on {server.address}")
         sys.stdout.flush()
 
-    config = BranchConfig(branch_id=branch_id, listen=listen, data_dir=data_dir)
     _run(lambda: serve_until_signalled(config, on_ready=ready))
 
 
-def _check_listen(listen: str) -> None:
-    host, sep, port = listen.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise click.BadParameter(f"expected HOST:PORT, got {listen!r}", param_hint="--listen")
+def _branch_config(
+    branch_id: int,
+    listen: str | None,
+    data_dir: Path | None,
+    peers: str | None,
+    config_path: Path | None,
+) -> BranchConfig:
+    """Flags over the bank file; every problem is a usage error (exit status 2)."""
+    try:
+        config = (
+            load_bank_file(config_path, branch_id)
+            if config_path is not None
+            else BranchConfig(branch_id, listen="127.0.0.1:0")
+        )
+        if listen is not None:
+            config = dataclasses.replace(config, listen=check_address(listen, where="--listen"))
+        if data_dir is not None:
+            config = dataclasses.replace(config, data_dir=data_dir)
+        if peers is not None:
+            config = dataclasses.replace(config, peers=parse_peers(peers))
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    if config.data_dir is None:
+        raise click.UsageError("give --data DIR (or a data directory in --config)")
+    if branch_id in config.peers:
+        raise click.UsageError(f"branch {branch_id} cannot be its own peer")
+    return config
+
+
+@main.command()
+@click.option(
+    "--branches",
+    "count",
+    type=click.IntRange(1, 64),
+    default=3,
+    show_default=True,
+    help="How many branches.",
+)
+@click.option(
+    "--base-port",
+    type=click.IntRange(1, 65000),
+    default=7000,
+    show_default=True,
+    help="Branch N listens on 127.0.0.1:BASE_PORT+N.",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("dbank-data"),
+    show_default=True,
+    help="Each branch keeps its SQLite file in DATA/branch-N.",
+)
+def cluster(count: int, base_port: int, data_dir: Path) -> None:
+    """Run a bank of local branch processes for development, until Ctrl-C."""
+    from dbank.cluster import run_cluster
+
+    addresses = {i: f"127.0.0.1:{base_port + i}" for i in range(1, count + 1)}
+    sys.exit(run_cluster(addresses, data_dir, echo=click.echo))
 
 
 # dbank account ------------------------------------------------------------------------

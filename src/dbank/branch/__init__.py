@@ -2,24 +2,32 @@
 protocol it needs from the other branches."""
 
 from dbank.branch._branch import (
-    MAX_WAIT,
     AccountView,
     Branch,
     Reading,
     RequestContext,
     WriteResult,
 )
-from dbank.branch._config import BranchConfig
+from dbank.branch._config import (
+    BranchConfig,
+    ConfigError,
+    check_address,
+    load_bank_file,
+    parse_peers,
+)
 from dbank.branch._network import Network, NoPeers
 
 __all__ = [
-    "MAX_WAIT",
     "AccountView",
     "Branch",
     "BranchConfig",
+    "ConfigError",
     "Network",
     "NoPeers",
     "Reading",
     "RequestContext",
     "WriteResult",
+    "check_address",
+    "load_bank_file",
+    "parse_peers",
 ]

@@ -1,9 +1,29 @@
-"""What a branch needs to know to run."""
+"""What a branch needs to know to run, from flags or from a bank's TOML file.
+
+A bank file names every branch once, so that all branches read the same list::
+
+    [branches.1]
+    listen = "127.0.0.1:7001"
+    data = "data/branch-1"
+
+    [branches.2]
+    listen = "127.0.0.1:7002"
+    data = "data/branch-2"
+
+Each branch's peers are the other entries' ``listen`` addresses.
+"""
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pydantic
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot work; the message names the file or flag and the place."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,3 +51,72 @@ class BranchConfig:
         if self.data_dir is None:
             return None
         return self.data_dir / f"branch-{self.branch_id}.sqlite3"
+
+
+def check_address(text: str, *, where: str) -> str:
+    """Return ``text`` if it is ``HOST:PORT`` with a port in 0-65535."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{where}: expected HOST:PORT, got {text!r}")
+    return text
+
+
+def parse_peers(text: str, *, where: str = "--peers") -> dict[int, str]:
+    """Parse ``1=HOST:PORT,3=HOST:PORT`` into ``{1: "HOST:PORT", 3: "HOST:PORT"}``."""
+    peers: dict[int, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        branch_id, sep, address = item.partition("=")
+        if not sep or not branch_id.strip().isdigit() or int(branch_id) < 1:
+            raise ConfigError(f"{where}: expected ID=HOST:PORT with ID >= 1, got {item!r}")
+        if int(branch_id) in peers:
+            raise ConfigError(f"{where}: branch {int(branch_id)} is named twice")
+        peers[int(branch_id)] = check_address(address.strip(), where=where)
+    return peers
+
+
+class _BranchEntry(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    listen: str
+    data: Path | None = None
+
+
+class _BankFile(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    branches: dict[pydantic.PositiveInt, _BranchEntry] = pydantic.Field(min_length=1)
+
+
+def load_bank_file(path: Path, branch_id: int) -> BranchConfig:
+    """The configuration of branch ``branch_id`` from the bank file at ``path``; a relative
+    ``data`` directory is taken relative to the file.
+
+    Raises:
+        ConfigError: the file cannot be read, is not TOML, or does not fit the format.
+    """
+    try:
+        raw = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        bank = _BankFile.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        error = exc.errors()[0]
+        place = ".".join(str(part) for part in error["loc"])
+        raise ConfigError(f"{path}: {place}: {error['msg']}") from None
+    entry = bank.branches.get(branch_id)
+    if entry is None:
+        raise ConfigError(f"{path}: no [branches.{branch_id}] entry")
+    for other_id, other in bank.branches.items():
+        check_address(other.listen, where=f"{path}: branches.{other_id}.listen")
+    data = (
+        entry.data if entry.data is None or entry.data.is_absolute() else path.parent / entry.data
+    )
+    return BranchConfig(
+        branch_id=branch_id,
+        listen=entry.listen,
+        data_dir=data,
+        peers={i: b.listen for i, b in bank.branches.items() if i != branch_id},
+    )

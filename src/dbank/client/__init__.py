@@ -1,7 +1,8 @@
 """The typed Python client of dbank: dataclass results, dbank exceptions, safe retries."""
 
 from dbank.client._call import RetryPolicy
-from dbank.client._client import BankClient, new_request_id
+from dbank.client._client import BankClient, WriteConcern, new_request_id
+from dbank.client._session import Session
 from dbank.client._types import Account, BalanceChange, TransferResult
 
 __all__ = [
@@ -9,6 +10,8 @@ __all__ = [
     "BalanceChange",
     "BankClient",
     "RetryPolicy",
+    "Session",
     "TransferResult",
+    "WriteConcern",
     "new_request_id",
 ]

@@ -7,6 +7,7 @@ classes of ``dbank.ledger.errors`` (``InsufficientFunds``, ``AccountNotFound``, 
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Sequence
 from types import TracebackType
@@ -16,7 +17,9 @@ import grpc
 
 from dbank._proto import bank_pb2 as pb
 from dbank._proto import bank_pb2_grpc
+from dbank._wire import vector_from_wire, vector_to_wire
 from dbank.client._call import RetryPolicy, call
+from dbank.client._session import Session
 from dbank.client._types import Account, BalanceChange, TransferResult
 from dbank.ledger import AccountType, OpId
 
@@ -33,17 +36,38 @@ def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
+class WriteConcern(enum.Enum):
+    """When a write answers: durable at the branch asked (``LOCAL``), or also applied by
+    every other connected branch, within a bounded wait (``ALL``, the default)."""
+
+    LOCAL = pb.WRITE_CONCERN_LOCAL
+    ALL = pb.WRITE_CONCERN_ALL
+
+
 class BankClient:
-    """A connection to one branch. Use ``async with BankClient("host:port") as bank:``."""
+    """A connection to one branch. Use ``async with BankClient("host:port") as bank:``.
+
+    Every request carries ``session``'s token and every reply advances it (see
+    ``Session``); pass one ``Session`` to clients of several branches to keep a customer's
+    view consistent across them.
+    """
 
     def __init__(
-        self, target: str, *, timeout: float = DEFAULT_TIMEOUT, retry: RetryPolicy | None = None
+        self,
+        target: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        session: Session | None = None,
+        write_concern: WriteConcern = WriteConcern.ALL,
     ) -> None:
         self.target = target
+        self.session = session if session is not None else Session()
         self._channel = grpc.aio.insecure_channel(target)
         self._stub = bank_pb2_grpc.BankStub(self._channel)
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
+        self._write_concern = write_concern.value
 
     async def __aenter__(self) -> BankClient:
         return self
@@ -109,7 +133,12 @@ class BankClient:
         )
         reply = await self._call(self._stub.Deposit, request)
         return BalanceChange(
-            reply.account_id, reply.balance, reply.currency, _op_id(reply.op_id), request_id
+            reply.account_id,
+            reply.balance,
+            reply.currency,
+            _op_id(reply.op_id),
+            request_id,
+            tuple(reply.unconfirmed_branches),
         )
 
     async def withdraw(
@@ -127,7 +156,12 @@ class BankClient:
         )
         reply = await self._call(self._stub.Withdraw, request)
         return BalanceChange(
-            reply.account_id, reply.balance, reply.currency, _op_id(reply.op_id), request_id
+            reply.account_id,
+            reply.balance,
+            reply.currency,
+            _op_id(reply.op_id),
+            request_id,
+            tuple(reply.unconfirmed_branches),
         )
 
     async def transfer(
@@ -162,10 +196,16 @@ class BankClient:
             reply.currency,
             _op_id(reply.op_id),
             request_id,
+            tuple(reply.unconfirmed_branches),
         )
 
     async def _call(self, method: Any, request: Any) -> Any:
-        return await call(method, request, within=self._timeout, retry=self._retry)
+        request.session.CopyFrom(vector_to_wire(self.session.token))
+        if hasattr(request, "write_concern"):
+            request.write_concern = self._write_concern
+        reply = await call(method, request, within=self._timeout, retry=self._retry)
+        self.session.observe(vector_from_wire(reply.session))
+        return reply
 
 
 def _op_id(value: pb.OpId) -> OpId:

@@ -30,6 +30,8 @@ class BalanceChange:
     currency: str
     op_id: OpId
     request_id: str
+    unconfirmed_branches: tuple[int, ...] = ()
+    """With ``WriteConcern.ALL``: branches that had not applied the write when it answered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,3 +45,5 @@ class TransferResult:
     currency: str
     op_id: OpId
     request_id: str
+    unconfirmed_branches: tuple[int, ...] = ()
+    """With ``WriteConcern.ALL``: branches that had not applied the write when it answered."""

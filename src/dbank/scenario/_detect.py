@@ -28,8 +28,7 @@ __all__ = ["detect_variant", "reason"]
 
 _REASONS = {
     Variant.P1_CLASSIC: "a query carries a placeholder 'money'",
-    Variant.P1_FALL_2023: "no customer has 'customer-requests' and no event 'dest', "
-    "'branch' or a query 'money'",
+    Variant.P1_FALL_2023: "it has no 'customer-requests', 'dest', 'branch' or query 'money'",
     Variant.P2_FALL_2023: "a customer has 'customer-requests'",
     Variant.P3_CLASSIC: "an event has 'dest'",
     Variant.P3_FALL_2023: "an event has 'branch'",
@@ -52,8 +51,8 @@ def detect_variant(entries: Sequence[object]) -> Variant:
 
 
 def reason(variant: Variant) -> str:
-    """Why a file reads as ``variant``: ``"P3 classic, because an event has 'dest'"``."""
-    return f"{variant.title}, because {_REASONS[variant]}"
+    """Why a file reads as ``variant``: ``"P3 classic: an event has 'dest'"``."""
+    return f"{variant.display_name}: {_REASONS[variant]}"
 
 
 def _events(customers: list[dict[object, object]]) -> Iterator[dict[object, object]]:

@@ -49,7 +49,8 @@ def json_path(location: Iterable[int | str]) -> str:
         elif step.isidentifier():
             parts.append(f".{step}")
         else:
-            parts.append(f"['{step}']")
+            quoted = step.replace("\\", "\\\\").replace("'", "\\'")
+            parts.append(f"['{quoted}']")
     return "".join(parts)
 
 

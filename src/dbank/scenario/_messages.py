@@ -16,10 +16,19 @@ from dbank.scenario._errors import ScenarioError, json_path, show_value
 __all__ = ["scenario_error"]
 
 _MOVES_MONEY = ("deposit", "withdraw")
-_WHOLE = {
-    "money": "money must be a whole number of currency units",
-    "balance": "the opening balance must be a whole number of currency units",
+_VARIANT_MEMBERS = frozenset(
+    {"money", "dest", "branch", "events", "customer-requests", "customer-request-id"}
+)
+"""Members whose presence depends on the variant: a missing one may mean a mixed file."""
+_NAMES = {
+    "money": "money",
+    "balance": "the opening balance",
+    "id": "an id",
+    "dest": "a branch id",
+    "branch": "a branch id",
+    "customer-request-id": "a request id",
 }
+_UNITS = {"money": " of currency units", "balance": " of currency units"}
 
 
 def scenario_error(
@@ -32,8 +41,8 @@ def scenario_error(
         prefix: where the validated value sits in the document (``(3,)`` for entry 3).
         exc: pydantic's error for that value.
         variant_reason: why the file reads as the variant it was validated as; added to
-            errors of shape (a member missing or unexpected), which usually mean the file
-            mixes variants.
+            errors of shape that usually mean the file mixes variants (an unexpected
+            member, a missing one that only some variants have).
     """
     error = exc.errors(include_url=False)[0]
     location = (*prefix, *error["loc"])
@@ -42,29 +51,32 @@ def scenario_error(
 
 def _problem(error: ErrorDetails, variant_reason: str) -> str:
     kind, value = error["type"], error["input"]
-    name = str(error["loc"][-1]) if error["loc"] else ""
-    shown = show_value(value)
+    member = str(error["loc"][-1]) if error["loc"] else ""
     if kind == "missing":
         interface = value.get("interface") if isinstance(value, dict) else None
-        if name == "money" and interface in _MOVES_MONEY:
+        if member == "money" and interface in _MOVES_MONEY:
             return f"{interface} needs a positive whole amount of money"
-        return f"required member is missing (the file reads as {variant_reason})"
+        if member in _VARIANT_MEMBERS:
+            return f"required member is missing (the file reads as {variant_reason})"
+        return "required member is missing"
     if kind == "extra_forbidden":
         return f"unexpected member (the file reads as {variant_reason})"
-    return _value_problem(kind, name, shown) or f"{error['msg']}, not {shown}"
+    shown = show_value(value)
+    return _value_problem(kind, member, shown) or f"{error['msg']}, not {shown}"
 
 
-def _value_problem(kind: str, name: str, shown: str) -> str | None:
+def _value_problem(kind: str, member: str, shown: str) -> str | None:
+    name = _NAMES.get(member, f"'{member}'")
     if kind == "int_type":
-        return f"{_WHOLE.get(name, 'must be a whole number')}, not {shown}"
+        return f"{name} must be a whole number{_UNITS.get(member, '')}, not {shown}"
     if kind == "greater_than":
-        return f"must be a positive whole number, not {shown}"
+        return f"{name} must be a positive whole number, not {shown}"
     if kind == "greater_than_equal":
-        return f"must not be negative, not {shown}"
-    if kind == "literal_error" and name == "interface":
+        return f"{name} must not be negative, not {shown}"
+    if kind == "literal_error" and member == "interface":
         return f'unknown interface {shown}: expected "query", "deposit" or "withdraw"'
     if kind in ("tuple_type", "list_type"):
-        return f"must be a list, not {shown}"
+        return f"{name} must be a list, not {shown}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
-        return f"must be an object, not {shown}"
+        return f"expected an object, not {shown}"
     return None

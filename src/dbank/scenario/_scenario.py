@@ -25,7 +25,7 @@ class Variant(StrEnum):
     """
 
     P1_CLASSIC = "p1-classic"
-    """Customer entries talk to the branch of their ``id``; queries carry a placeholder ``money``."""
+    """Customer entries talk to the branch of their ``id``; queries carry placeholder ``money``."""
     P1_FALL_2023 = "p1-fall2023"
     """As P1 classic, but queries carry no ``money``."""
     P2_FALL_2023 = "p2-fall2023"
@@ -36,7 +36,7 @@ class Variant(StrEnum):
     """Every event names the branch it runs at in ``branch``."""
 
     @property
-    def title(self) -> str:
+    def display_name(self) -> str:
         """The variant's name for people: ``P3 Fall 2023``."""
         phase, year = self.value.split("-")
         return f"{phase.upper()} {'classic' if year == 'classic' else 'Fall 2023'}"

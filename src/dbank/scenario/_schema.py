@@ -24,6 +24,16 @@ __all__ = [
     "BranchEntry",
     "CustomerEntry",
     "EventEntry",
+    "P1ClassicCustomer",
+    "P1ClassicEvent",
+    "P1Fall2023Customer",
+    "P1Fall2023Event",
+    "P2Fall2023Customer",
+    "P2Fall2023Request",
+    "P3ClassicCustomer",
+    "P3ClassicEvent",
+    "P3Fall2023Customer",
+    "P3Fall2023Event",
 ]
 
 Whole = Annotated[int, Field(strict=True)]
@@ -53,9 +63,6 @@ class EventEntry(_Entry):
     a placeholder that is ignored.
     """
 
-    BRANCH_FIELD: ClassVar[str | None] = None
-    """The member naming the event's branch (P3), or ``None`` (the customer's ``id``)."""
-
     interface: InterfaceName
     money: Whole | None = None
 
@@ -65,8 +72,8 @@ class EventEntry(_Entry):
         return None
 
     @property
-    def at_branch(self) -> int | None:
-        """The branch the event names itself, or ``None`` if the customer entry's id does."""
+    def named_branch(self) -> tuple[str, int] | None:
+        """The member naming the event's branch and its value (P3); ``None`` in P1 and P2."""
         return None
 
 
@@ -104,8 +111,6 @@ class P2Fall2023Request(EventEntry):
 class P3ClassicEvent(EventEntry):
     """``{"id": 1, "interface": "deposit", "money": 400, "dest": 1}``."""
 
-    BRANCH_FIELD = "dest"
-
     id: EventId | None = None
     dest: PositiveId
 
@@ -114,14 +119,12 @@ class P3ClassicEvent(EventEntry):
         return self.id
 
     @property
-    def at_branch(self) -> int | None:
-        return self.dest
+    def named_branch(self) -> tuple[str, int] | None:
+        return ("dest", self.dest)
 
 
 class P3Fall2023Event(EventEntry):
     """``{"id": 1, "interface": "deposit", "money": 400, "branch": 1}``."""
-
-    BRANCH_FIELD = "branch"
 
     id: EventId | None = None
     branch: PositiveId
@@ -131,8 +134,8 @@ class P3Fall2023Event(EventEntry):
         return self.id
 
     @property
-    def at_branch(self) -> int | None:
-        return self.branch
+    def named_branch(self) -> tuple[str, int] | None:
+        return ("branch", self.branch)
 
 
 class CustomerEntry(_Entry):
@@ -140,6 +143,8 @@ class CustomerEntry(_Entry):
 
     EVENTS_FIELD: ClassVar[str] = "events"
     """The member holding the events, for error paths."""
+    ID_IS_BRANCH: ClassVar[bool] = True
+    """Whether the entry's ``id`` is the branch its events run at (P1, P2) or not (P3)."""
 
     id: PositiveId
     type: Literal["customer"]
@@ -161,10 +166,14 @@ class P2Fall2023Customer(CustomerEntry):
 
 
 class P3ClassicCustomer(CustomerEntry):
+    ID_IS_BRANCH = False
+
     events: tuple[P3ClassicEvent, ...]
 
 
 class P3Fall2023Customer(CustomerEntry):
+    ID_IS_BRANCH = False
+
     events: tuple[P3Fall2023Event, ...]
 
 

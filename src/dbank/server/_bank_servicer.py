@@ -9,6 +9,7 @@ import grpc
 
 from dbank._proto import bank_pb2 as pb
 from dbank._proto import bank_pb2_grpc
+from dbank._wire import vector_to_wire
 from dbank.branch import Branch
 from dbank.server import _convert as convert
 
@@ -20,36 +21,56 @@ class BankServicer(bank_pb2_grpc.BankServicer):
     async def CreateAccount(
         self, request: pb.CreateAccountRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateAccountResponse:
-        view, op_id = await self._branch.open_account(convert.open_account_command(request))
-        return pb.CreateAccountResponse(account=convert.account(view), op_id=convert.op_id(op_id))
+        view, op_id, session = await self._branch.open_account(
+            convert.open_account_command(request), convert.write_context(request, context)
+        )
+        return pb.CreateAccountResponse(
+            account=convert.account(view),
+            op_id=convert.op_id(op_id),
+            session=vector_to_wire(session),
+        )
 
     async def GetBalance(
         self, request: pb.GetBalanceRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetBalanceResponse:
+        reading = await self._branch.read(
+            [request.account_id], convert.read_context(request, context)
+        )
         return pb.GetBalanceResponse(
-            account=convert.account(self._branch.account(request.account_id))
+            account=convert.account(reading.accounts[0]), session=vector_to_wire(reading.session)
         )
 
     async def GetBalances(
         self, request: pb.GetBalancesRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetBalancesResponse:
-        views = self._branch.accounts(list(request.account_ids))
-        return pb.GetBalancesResponse(accounts=[convert.account(v) for v in views])
+        reading = await self._branch.read(
+            list(request.account_ids), convert.read_context(request, context)
+        )
+        return pb.GetBalancesResponse(
+            accounts=[convert.account(v) for v in reading.accounts],
+            session=vector_to_wire(reading.session),
+        )
 
     async def Deposit(
         self, request: pb.DepositRequest, context: grpc.aio.ServicerContext
     ) -> pb.DepositResponse:
-        result = await self._branch.deposit(convert.deposit_command(request))
+        result = await self._branch.deposit(
+            convert.deposit_command(request), convert.write_context(request, context)
+        )
         return convert.deposit_response(result)
 
     async def Withdraw(
         self, request: pb.WithdrawRequest, context: grpc.aio.ServicerContext
     ) -> pb.WithdrawResponse:
-        result = await self._branch.withdraw(convert.withdraw_command(request))
+        result = await self._branch.withdraw(
+            convert.withdraw_command(request), convert.write_context(request, context)
+        )
         return convert.withdraw_response(result)
 
     async def Transfer(
         self, request: pb.TransferRequest, context: grpc.aio.ServicerContext
     ) -> pb.TransferResponse:
-        result = await self._branch.transfer(convert.transfer_command(request))
+        result = await self._branch.transfer(
+            convert.transfer_command(request), convert.write_context(request, context)
+        )
         return convert.transfer_response(result)

@@ -11,15 +11,19 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from dbank._proto import bank_pb2, bank_pb2_grpc
+from dbank._proto import bank_pb2, bank_pb2_grpc, replication_pb2, replication_pb2_grpc
 from dbank.branch import Branch, BranchConfig
 from dbank.ledger import Unavailable
+from dbank.replication import Replicator
 from dbank.server._bank_servicer import BankServicer
 from dbank.server._interceptors import ErrorInterceptor
+from dbank.server._replication_servicer import ReplicationServicer
 
 log = logging.getLogger(__name__)
 
 BANK_SERVICE = bank_pb2.DESCRIPTOR.services_by_name["Bank"].full_name
+REPLICATION_SERVICE = replication_pb2.DESCRIPTOR.services_by_name["Replication"].full_name
+"""Its health is SERVING while the streams to every peer are up."""
 SHUTDOWN_GRACE_SECONDS = 5.0
 
 
@@ -29,46 +33,75 @@ class BranchServer:
     def __init__(
         self,
         branch: Branch,
+        replicator: Replicator,
         server: grpc.aio.Server,
         health: health.aio.HealthServicer,
         address: str,
     ) -> None:
         self.branch = branch
+        self.replicator = replicator
         self.address = address
         self._server = server
         self._health = health
 
     @classmethod
     async def start(cls, config: BranchConfig) -> BranchServer:
-        """Open the branch's store and serve it on ``config.listen``.
+        """Open the branch's store, serve it on ``config.listen`` and connect to its peers.
 
         Raises:
             Unavailable: the store cannot be opened or the address cannot be bound.
         """
         branch = await Branch.open(config)
+        health_servicer = health.aio.HealthServicer()
+        replicator = Replicator(
+            branch, on_links_changed=lambda: _report_links(health_servicer, replicator)
+        )
         try:
             server = grpc.aio.server(interceptors=[ErrorInterceptor()])
             bank_pb2_grpc.add_BankServicer_to_server(BankServicer(branch), server)
-            health_servicer = health.aio.HealthServicer()
+            replication_pb2_grpc.add_ReplicationServicer_to_server(
+                ReplicationServicer(branch), server
+            )
             health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
             reflection.enable_server_reflection(
-                [BANK_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+                [BANK_SERVICE, REPLICATION_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME],
+                server,
             )
             port = _bind(server, config.listen)
             await server.start()
+            await replicator.start()
         except BaseException:
+            await replicator.close()
             await branch.close()
             raise
         for service in ("", BANK_SERVICE):
             await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+        _report_links(health_servicer, replicator)
         host = config.listen.rsplit(":", 1)[0]
-        return cls(branch, server, health_servicer, f"{host}:{port}")
+        return cls(branch, replicator, server, health_servicer, f"{host}:{port}")
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
-        """Stop taking requests, let those in flight finish, close the store."""
+        """Stop taking requests, let those in flight finish, close the links and the
+        store."""
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)
+        await self.replicator.close()
         await self.branch.close()
+
+
+def _report_links(health_servicer: health.aio.HealthServicer, replicator: Replicator) -> None:
+    status = (
+        health_pb2.HealthCheckResponse.SERVING
+        if replicator.all_connected()
+        else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+    # Health updates are coroutines; a link's state change is a plain callback.
+    task = asyncio.get_running_loop().create_task(health_servicer.set(REPLICATION_SERVICE, status))
+    _PENDING_REPORTS.add(task)
+    task.add_done_callback(_PENDING_REPORTS.discard)
+
+
+_PENDING_REPORTS: set[asyncio.Task[None]] = set()
 
 
 def _bind(server: grpc.aio.Server, listen: str) -> int:

@@ -3,8 +3,14 @@ replies. A malformed field raises ``InvalidArgument`` naming it."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
+import grpc
+
 from dbank._proto import bank_pb2 as pb
-from dbank.branch import AccountView, WriteResult
+from dbank._wire import vector_from_wire, vector_to_wire
+from dbank.branch import AccountView, RequestContext, WriteResult
+from dbank.branch._branch import MAX_WAIT
 from dbank.ledger import (
     AccountType,
     DepositCommand,
@@ -58,6 +64,42 @@ def transfer_command(request: pb.TransferRequest) -> TransferCommand:
     )
 
 
+class _SessionRequest(Protocol):
+    @property
+    def session(self) -> pb.VersionVector: ...
+
+
+class _WriteRequest(_SessionRequest, Protocol):
+    @property
+    def write_concern(self) -> pb.WriteConcern.ValueType: ...
+
+
+# Leave the caller's deadline some room for the reply itself.
+_DEADLINE_SHARE = 0.9
+_DEADLINE_MARGIN = 0.05
+
+
+def read_context(request: _SessionRequest, context: grpc.aio.ServicerContext) -> RequestContext:
+    return RequestContext(session=vector_from_wire(request.session), budget=_budget(context))
+
+
+def write_context(request: _WriteRequest, context: grpc.aio.ServicerContext) -> RequestContext:
+    return RequestContext(
+        session=vector_from_wire(request.session),
+        wait_all=request.write_concern != pb.WRITE_CONCERN_LOCAL,
+        budget=_budget(context),
+    )
+
+
+def _budget(context: grpc.aio.ServicerContext) -> float:
+    """Every wait on other branches is capped at the caller's deadline less a margin, and
+    at ``MAX_WAIT`` (DESIGN §5)."""
+    remaining: float | None = context.time_remaining()
+    if remaining is None:
+        return MAX_WAIT
+    return max(0.0, min(MAX_WAIT, remaining * _DEADLINE_SHARE - _DEADLINE_MARGIN))
+
+
 def op_id(value: OpId) -> pb.OpId:
     return pb.OpId(origin=value.origin, seq=value.seq)
 
@@ -79,14 +121,24 @@ def account(view: AccountView) -> pb.Account:
 def deposit_response(result: WriteResult) -> pb.DepositResponse:
     ((account_id, balance),) = result.balances
     return pb.DepositResponse(
-        account_id=account_id, balance=balance, currency=result.currency, op_id=op_id(result.op_id)
+        account_id=account_id,
+        balance=balance,
+        currency=result.currency,
+        op_id=op_id(result.op_id),
+        session=vector_to_wire(result.session),
+        unconfirmed_branches=result.unconfirmed,
     )
 
 
 def withdraw_response(result: WriteResult) -> pb.WithdrawResponse:
     ((account_id, balance),) = result.balances
     return pb.WithdrawResponse(
-        account_id=account_id, balance=balance, currency=result.currency, op_id=op_id(result.op_id)
+        account_id=account_id,
+        balance=balance,
+        currency=result.currency,
+        op_id=op_id(result.op_id),
+        session=vector_to_wire(result.session),
+        unconfirmed_branches=result.unconfirmed,
     )
 
 
@@ -99,4 +151,6 @@ def transfer_response(result: WriteResult) -> pb.TransferResponse:
         to_balance=to_balance,
         currency=result.currency,
         op_id=op_id(result.op_id),
+        session=vector_to_wire(result.session),
+        unconfirmed_branches=result.unconfirmed,
     )

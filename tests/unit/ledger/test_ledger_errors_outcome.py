@@ -7,6 +7,7 @@ import pytest
 from dbank.ledger import (
     Aborted,
     AccountNotFound,
+    BranchesUnreachable,
     DbankError,
     DeadlineExceeded,
     EscrowShortfall,
@@ -16,6 +17,7 @@ from dbank.ledger import (
     OpId,
     Outcome,
     RequestInProgress,
+    SessionNotCovered,
     Unavailable,
 )
 from dbank.ledger.errors import ERROR_CLASSES, error_class_for_reason, error_class_named
@@ -31,7 +33,14 @@ def test_reasons_are_unique_upper_snake_case() -> None:
 
 def test_only_retryable_errors_are_transient() -> None:
     transient = {cls for cls in ERROR_CLASSES if cls.transient}
-    assert transient == {Aborted, RequestInProgress, Unavailable, DeadlineExceeded}
+    assert transient == {
+        Aborted,
+        RequestInProgress,
+        Unavailable,
+        BranchesUnreachable,
+        SessionNotCovered,
+        DeadlineExceeded,
+    }
     assert EscrowShortfall.transient
     assert issubclass(EscrowShortfall, Aborted)
 

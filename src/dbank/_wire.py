@@ -1,0 +1,14 @@
+"""Wire forms shared by the servers, the replication client and the customer client."""
+
+from __future__ import annotations
+
+from dbank._proto import bank_pb2 as pb
+from dbank.ledger import VersionVector
+
+
+def vector_to_wire(vector: VersionVector) -> pb.VersionVector:
+    return pb.VersionVector(applied=dict(vector.items()))
+
+
+def vector_from_wire(message: pb.VersionVector) -> VersionVector:
+    return VersionVector(dict(message.applied))

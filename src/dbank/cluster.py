@@ -1,0 +1,79 @@
+"""``dbank cluster``: a bank of local branch processes for development.
+
+Each branch is a ``dbank branch`` child process; the cluster stops them all (SIGTERM, then
+SIGKILL after a grace period) on Ctrl-C, on SIGTERM, or as soon as one of them exits.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+STOP_GRACE = 10.0
+
+
+def branch_command(branch_id: int, addresses: dict[int, str], data_dir: Path) -> list[str]:
+    """The command line of one branch of the bank ``addresses`` describes."""
+    peers = ",".join(f"{i}={a}" for i, a in sorted(addresses.items()) if i != branch_id)
+    command = [sys.executable, "-m", "dbank", "branch", "--id", str(branch_id)]
+    command += ["--listen", addresses[branch_id], "--data", str(data_dir / f"branch-{branch_id}")]
+    return [*command, "--peers", peers] if peers else command
+
+
+def run_cluster(addresses: dict[int, str], data_dir: Path, *, echo: Callable[[str], None]) -> int:
+    """Run the branches until a signal or until one exits; return the exit status."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    children: dict[int, subprocess.Popen[bytes]] = {}
+    try:
+        for branch_id in sorted(addresses):
+            children[branch_id] = subprocess.Popen(
+                branch_command(branch_id, addresses, data_dir), stdout=subprocess.DEVNULL
+            )
+            echo(f"branch {branch_id} at {addresses[branch_id]} (pid {children[branch_id].pid})")
+        echo(f"{len(children)} branches running; data in {data_dir}; Ctrl-C stops them all")
+        failed = _wait(children, stop)
+        if failed is not None:
+            echo(f"branch {failed} exited with status {children[failed].returncode}; stopping")
+    finally:
+        _stop_all(children)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0 if failed is None else 1
+
+
+def _wait(children: dict[int, subprocess.Popen[bytes]], stop: threading.Event) -> int | None:
+    """Block until ``stop`` is set (None) or a child exits (its branch id)."""
+    exited: list[int] = []
+
+    def watch(branch_id: int, child: subprocess.Popen[bytes]) -> None:
+        child.wait()
+        if not stop.is_set():
+            exited.append(branch_id)
+            stop.set()
+
+    for branch_id, child in children.items():
+        threading.Thread(target=watch, args=(branch_id, child), daemon=True).start()
+    stop.wait()
+    return exited[0] if exited else None
+
+
+def _stop_all(children: dict[int, subprocess.Popen[bytes]]) -> None:
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children.values():
+        try:
+            child.wait(timeout=STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

@@ -1,0 +1,10 @@
+"""Branch to branch over gRPC: replication streams, catch-up, escrow borrowing.
+
+``Replicator`` implements ``dbank.branch.Network``; the serving side of the same protocol
+is ``dbank.server``'s Replication servicer.
+"""
+
+from dbank.replication._link import OutboundLink
+from dbank.replication._replicator import Replicator
+
+__all__ = ["OutboundLink", "Replicator"]

@@ -1,0 +1,188 @@
+"""The branch's side of the bank's network: its links to every peer, and the requests it
+makes of them (``dbank.branch.Network``): borrowing escrow, confirming writes, pulling ops,
+forwarding account openings to their owner branch."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+
+import grpc
+
+from dbank._proto import bank_pb2
+from dbank._proto import replication_pb2 as pb
+from dbank._wire import vector_from_wire, vector_to_wire
+from dbank.branch import Branch
+from dbank.client._errors import error_from_rpc
+from dbank.ledger import AccountType, DbankError, OpenAccountCommand, OpId, VersionVector
+from dbank.ledger.codec import decode_op
+from dbank.replication._link import OutboundLink
+from dbank.replication._peer import Peer
+
+log = logging.getLogger(__name__)
+
+FETCH_LIMIT = 2000
+RECOVERY_WAIT = 3.0
+"""How long a starting branch waits for its peers' first answer before it originates."""
+
+_WIRE_TYPES = {
+    AccountType.CHECKING: bank_pb2.ACCOUNT_TYPE_CHECKING,
+    AccountType.SAVINGS: bank_pb2.ACCOUNT_TYPE_SAVINGS,
+}
+
+
+class Replicator:
+    """Implements ``Network`` for a branch. ``await start()``, then ``await close()``."""
+
+    def __init__(
+        self,
+        branch: Branch,
+        genesis_digest: str = "",
+        on_links_changed: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._branch = branch
+        self._peers = {
+            peer_id: Peer.connect(peer_id, address)
+            for peer_id, address in sorted(branch.config.peers.items())
+        }
+        self.links = {
+            peer_id: OutboundLink(branch, peer, genesis_digest, on_links_changed)
+            for peer_id, peer in self._peers.items()
+        }
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def peer_ids(self) -> Sequence[int]:
+        return list(self._peers)
+
+    async def start(self) -> None:
+        """Attach to the branch and open the links. Until the peers have said how much of
+        this branch's own log they hold, and any surplus has been fetched back, the branch
+        originates nothing (DESIGN §4, I3)."""
+        self._branch.network = self
+        self._branch.writer.pause_origination()
+        for link in self.links.values():
+            self._tasks.append(asyncio.create_task(link.run(), name=f"link-{link.peer.branch_id}"))
+        self._tasks.append(asyncio.create_task(self._recover_own_log(), name="recover"))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*(peer.close() for peer in self._peers.values()))
+
+    def all_connected(self) -> bool:
+        return all(link.connected for link in self.links.values())
+
+    async def _recover_own_log(self) -> None:
+        try:
+            attempts = [asyncio.create_task(link.attempted.wait()) for link in self.links.values()]
+            if attempts:
+                await asyncio.wait(attempts, timeout=RECOVERY_WAIT)
+                for attempt in attempts:
+                    attempt.cancel()
+            me = self._branch.branch_id
+            for link in self.links.values():
+                held = link.acked.vector[me]
+                if link.connected and held > self._branch.version_vector[me]:
+                    log.warning(
+                        "branch %d holds %d of our ops, we hold %d: fetching them back",
+                        link.peer.branch_id,
+                        held,
+                        self._branch.version_vector[me],
+                    )
+                    await self._pull_from(link.peer, VersionVector({me: held}), RECOVERY_WAIT)
+        finally:
+            self._branch.writer.resume_origination()
+
+    # Network ------------------------------------------------------------------------------
+
+    async def borrow(self, account_id: str, shortfall: int, within: float) -> list[int]:
+        borrow_id = f"{self._branch.branch_id}-{uuid.uuid4().hex}"
+        deadline = time.monotonic() + within
+
+        async def ask(peer: Peer) -> None:
+            request = pb.RequestRightsRequest(
+                branch_id=self._branch.branch_id,
+                account_id=account_id,
+                shortfall=shortfall,
+                borrow_id=borrow_id,
+            )
+            reply = await peer.replication.RequestRights(request, timeout=_left(deadline))
+            if reply.granted > 0:
+                # The rights are ours only once the Grant op is applied here, causally.
+                grant = decode_op(reply.grant_op)
+                await self._branch.receive([reply.grant_op])
+                wanted = VersionVector({grant.id.origin: grant.id.seq})
+                if not self._branch.version_vector.covers(wanted):
+                    await self._pull_from(peer, wanted, _left(deadline))
+
+        peers = list(self._peers.values())
+        results = await asyncio.gather(*(ask(p) for p in peers), return_exceptions=True)
+        unreachable = []
+        for peer, result in zip(peers, results, strict=True):
+            if isinstance(result, BaseException):
+                log.info("branch %d did not answer a borrow: %s", peer.branch_id, result)
+                unreachable.append(peer.branch_id)
+        return unreachable
+
+    async def confirm(self, op_id: OpId, within: float) -> list[int]:
+        connected = [link for link in self.links.values() if link.connected]
+        waits: list[Awaitable[bool]] = [
+            link.acked.wait_for(lambda v: v[op_id.origin] >= op_id.seq, within)
+            for link in connected
+        ]
+        confirmed = await asyncio.gather(*waits)
+        missing = {
+            link.peer.branch_id for link, ok in zip(connected, confirmed, strict=True) if not ok
+        }
+        missing.update(link.peer.branch_id for link in self.links.values() if link not in connected)
+        return sorted(missing)
+
+    async def pull(self, wanted: VersionVector, within: float) -> None:
+        pulls = [self._pull_from(peer, wanted, within) for peer in self._peers.values()]
+        await asyncio.gather(*pulls, return_exceptions=True)
+
+    async def open_at_owner(
+        self, owner: int, command: OpenAccountCommand, within: float
+    ) -> tuple[OpId, VersionVector]:
+        request = bank_pb2.CreateAccountRequest(
+            account_id=command.account_id,
+            type=_WIRE_TYPES[command.type],
+            currency=command.currency,
+            owner=command.owner,
+            request_id=command.request_id,
+            write_concern=bank_pb2.WRITE_CONCERN_ALL,
+        )
+        try:
+            reply = await self._peers[owner].bank.CreateAccount(request, timeout=within)
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from None
+        return OpId(reply.op_id.origin, reply.op_id.seq), vector_from_wire(reply.session)
+
+    async def _pull_from(self, peer: Peer, wanted: VersionVector, within: float) -> None:
+        """Fetch ops from ``peer`` until this replica covers ``wanted``, the peer has
+        nothing more to give, or time is up."""
+        deadline = time.monotonic() + within
+        while not self._branch.version_vector.covers(wanted) and _left(deadline) > 0:
+            have = self._branch.version_vector
+            request = pb.FetchOpsRequest(
+                branch_id=self._branch.branch_id, have=vector_to_wire(have), limit=FETCH_LIMIT
+            )
+            try:
+                reply = await peer.replication.FetchOps(request, timeout=_left(deadline))
+                if not reply.ops:
+                    return
+                await self._branch.receive(reply.ops)
+            except (grpc.aio.AioRpcError, DbankError) as exc:
+                log.debug("pulling from branch %d failed: %s", peer.branch_id, exc)
+                return
+            if self._branch.version_vector == have:
+                return
+
+
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())

@@ -1,0 +1,39 @@
+"""The classic scenario files: reading every input variant, the reference model, the output.
+
+A scenario file is the input of the classic "customers and branches over gRPC" bank
+assignments: branch entries that all hold one shared account with the same opening
+balance, and customer entries whose deposits, withdraws and queries run one after another.
+Its spelling changed between course years (P1 classic, P1 Fall 2023, P2 Fall 2023, P3
+classic, P3 Fall 2023); ``load_scenario`` reads them all into one typed, frozen
+``Scenario``, and ``build_output`` writes results back in the input's own variant.
+
+``run_model`` is the sequential reference model of the semantics (the oracle the real
+runner is tested against). This package is pure: it starts nothing and knows nothing of
+gRPC, branches or storage; ``dbank run`` builds on it.
+
+    scenario = load_scenario(Path("input.json"))          # raises ScenarioError
+    text = render_output(build_output(scenario, run_model(scenario)))
+"""
+
+from dbank.scenario._errors import ScenarioError
+from dbank.scenario._input import load_scenario
+from dbank.scenario._model import run_model
+from dbank.scenario._output import JsonObject, build_output, render_output
+from dbank.scenario._results import EventResult, Result
+from dbank.scenario._scenario import Customer, Event, Interface, Scenario, Variant
+
+__all__ = [
+    "Customer",
+    "Event",
+    "EventResult",
+    "Interface",
+    "JsonObject",
+    "Result",
+    "Scenario",
+    "ScenarioError",
+    "Variant",
+    "build_output",
+    "load_scenario",
+    "render_output",
+    "run_model",
+]
