@@ -53,14 +53,24 @@ class BranchProcess:
         return self.log_path.read_text() if self.log_path.exists() else ""
 
 
-def start_branch(branch_id: int, data_dir: Path, listen: str = "127.0.0.1:0") -> BranchProcess:
+def start_branch(
+    branch_id: int,
+    data_dir: Path,
+    listen: str = "127.0.0.1:0",
+    peers: dict[int, str] | None = None,
+) -> BranchProcess:
     """Start a branch process and return once its health check answers SERVING."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"branch-{branch_id}-{time.monotonic_ns()}.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [*DBANK_BRANCH, "--id", str(branch_id), "--listen", listen, "--data", str(data_dir)],
+            [
+                *DBANK_BRANCH,
+                *("--id", str(branch_id), "--listen", listen, "--data", str(data_dir)),
+                *(("--peers", ",".join(f"{i}={a}" for i, a in peers.items())) if peers else ()),
+                "--verbose",
+            ],
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
@@ -91,11 +101,19 @@ def _read_address(process: subprocess.Popen[str], log_path: Path) -> str:
     return line.rsplit(" ", 1)[1].strip()
 
 
-def wait_serving(address: str, deadline: float = START_DEADLINE) -> None:
-    """Block until ``address`` answers its gRPC health check with SERVING."""
+def wait_serving(address: str, deadline: float = START_DEADLINE, service: str = "") -> None:
+    """Block until ``address`` reports ``service`` SERVING (watching its health, no polling).
+
+    The service "dbank.v1.Replication" is SERVING once the branch's streams to all of its
+    peers are up."""
     with grpc.insecure_channel(address) as channel:
         grpc.channel_ready_future(channel).result(timeout=deadline)
         stub = health_pb2_grpc.HealthStub(channel)
-        reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=deadline)
-        if reply.status != health_pb2.HealthCheckResponse.SERVING:
-            raise RuntimeError(f"branch at {address} is {reply.status}")
+        updates = stub.Watch(health_pb2.HealthCheckRequest(service=service), timeout=deadline)
+        try:
+            for update in updates:
+                if update.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+        finally:
+            updates.cancel()
+        raise RuntimeError(f"branch at {address}: {service or 'server'} never SERVING")

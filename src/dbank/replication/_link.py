@@ -22,7 +22,7 @@ from dbank._proto import replication_pb2 as pb
 from dbank._wire import vector_from_wire
 from dbank.branch import Branch
 from dbank.branch._watch import VectorWatch
-from dbank.ledger import Op, VersionVector
+from dbank.ledger import Op, OpId, VersionVector
 from dbank.ledger.codec import encode_op
 from dbank.replication._peer import Peer
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 BATCH_LIMIT = 512
 RELAY_AFTER = 0.5
 FIRST_BACKOFF = 0.05
-MAX_BACKOFF = 2.0
+MAX_BACKOFF = 1.0
 
 
 class LinkClosed(Exception):
@@ -67,7 +67,17 @@ class OutboundLink:
     def connected(self, value: bool) -> None:
         if value != self._connected:
             self._connected = value
+            # Wake whoever waits on an ack: it will not come over this stream.
+            self.acked.publish(self.acked.vector)
             self._on_change()
+
+    async def confirms(self, op_id: OpId, within: float) -> bool:
+        """Wait until the peer has applied ``op_id`` durably; False if it has not within
+        ``within`` seconds or the stream goes down first."""
+        await self.acked.wait_for(
+            lambda v: v[op_id.origin] >= op_id.seq or not self._connected, within
+        )
+        return self.acked.vector[op_id.origin] >= op_id.seq
 
     async def run(self) -> None:
         backoff = FIRST_BACKOFF

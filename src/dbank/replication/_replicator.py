@@ -8,7 +8,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import grpc
 
@@ -131,11 +131,7 @@ class Replicator:
 
     async def confirm(self, op_id: OpId, within: float) -> list[int]:
         connected = [link for link in self.links.values() if link.connected]
-        waits: list[Awaitable[bool]] = [
-            link.acked.wait_for(lambda v: v[op_id.origin] >= op_id.seq, within)
-            for link in connected
-        ]
-        confirmed = await asyncio.gather(*waits)
+        confirmed = await asyncio.gather(*(link.confirms(op_id, within) for link in connected))
         missing = {
             link.peer.branch_id for link, ok in zip(connected, confirmed, strict=True) if not ok
         }

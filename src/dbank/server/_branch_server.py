@@ -34,6 +34,7 @@ class BranchServer:
         self,
         branch: Branch,
         replicator: Replicator,
+        replication: ReplicationServicer,
         server: grpc.aio.Server,
         health: health.aio.HealthServicer,
         address: str,
@@ -41,6 +42,7 @@ class BranchServer:
         self.branch = branch
         self.replicator = replicator
         self.address = address
+        self._replication = replication
         self._server = server
         self._health = health
 
@@ -59,9 +61,8 @@ class BranchServer:
         try:
             server = grpc.aio.server(interceptors=[ErrorInterceptor()])
             bank_pb2_grpc.add_BankServicer_to_server(BankServicer(branch), server)
-            replication_pb2_grpc.add_ReplicationServicer_to_server(
-                ReplicationServicer(branch), server
-            )
+            replication = ReplicationServicer(branch)
+            replication_pb2_grpc.add_ReplicationServicer_to_server(replication, server)
             health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
             reflection.enable_server_reflection(
                 [BANK_SERVICE, REPLICATION_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME],
@@ -78,12 +79,13 @@ class BranchServer:
             await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
         _report_links(health_servicer, replicator)
         host = config.listen.rsplit(":", 1)[0]
-        return cls(branch, replicator, server, health_servicer, f"{host}:{port}")
+        return cls(branch, replicator, replication, server, health_servicer, f"{host}:{port}")
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Stop taking requests, let those in flight finish, close the links and the
         store."""
         await self._health.enter_graceful_shutdown()
+        self._replication.close()
         await self._server.stop(grace)
         await self.replicator.close()
         await self.branch.close()

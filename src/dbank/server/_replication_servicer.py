@@ -5,6 +5,7 @@ Errors of the stream are mapped here (the interceptor maps unary methods only).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -27,6 +28,27 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
     def __init__(self, branch: Branch, genesis_digest: str = "") -> None:
         self._branch = branch
         self._genesis_digest = genesis_digest
+        self._closing = asyncio.Event()
+
+    def close(self) -> None:
+        """End every open stream now: a stopping branch does not wait for its peers to
+        hang up (they reconnect to its next incarnation)."""
+        self._closing.set()
+
+    async def _next(
+        self, requests: AsyncIterator[pb.ReplicateRequest]
+    ) -> pb.ReplicateRequest | None:
+        """The next request of the stream, or None once it ends or the branch closes."""
+        if self._closing.is_set():
+            return None
+        reading = asyncio.ensure_future(anext(requests, None))
+        closing = asyncio.ensure_future(self._closing.wait())
+        done, _ = await asyncio.wait({reading, closing}, return_when=asyncio.FIRST_COMPLETED)
+        closing.cancel()
+        if reading not in done:
+            reading.cancel()
+            return None
+        return reading.result()
 
     def _check_peer(self, branch_id: int) -> None:
         if branch_id not in self._branch.config.peers:
@@ -42,7 +64,7 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.ReplicateResponse]:
         try:
-            first = await anext(request_iterator, None)
+            first = await self._next(request_iterator)
             if first is None or not first.HasField("hello"):
                 raise InvalidArgument("a replication stream starts with a Hello")
             self._check_peer(first.hello.branch_id)
@@ -52,7 +74,7 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
                     reason="GENESIS_MISMATCH",
                 )
             yield pb.ReplicateResponse(applied=vector_to_wire(self._branch.version_vector))
-            async for request in request_iterator:
+            while (request := await self._next(request_iterator)) is not None:
                 if not request.HasField("batch"):
                     raise InvalidArgument("only op batches follow the Hello")
                 await self._branch.receive(request.batch.ops)

@@ -1,0 +1,87 @@
+"""A bank of real branch processes on loopback, every link between two branches running
+through a ``TcpProxy`` the test controls, so tests can cut, slow and restore links."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from support.branches import BranchProcess, start_branch, wait_serving
+from support.proxy import TcpProxy
+
+REPLICATION = "dbank.v1.Replication"
+
+
+@dataclass
+class Cluster:
+    """``branches[i]`` is branch i; ``proxies[i, j]`` carries what branch i sends to j."""
+
+    root: Path
+    branches: dict[int, BranchProcess] = field(default_factory=dict)
+    proxies: dict[tuple[int, int], TcpProxy] = field(default_factory=dict)
+
+    @property
+    def ids(self) -> list[int]:
+        return sorted(self.branches)
+
+    def address(self, branch_id: int) -> str:
+        return self.branches[branch_id].address
+
+    def start(self, branch_id: int) -> BranchProcess:
+        """(Re)start branch ``branch_id`` on a new port and point its peers' proxies at it."""
+        peers = {j: self.proxies[branch_id, j].address for (i, j) in self.proxies if i == branch_id}
+        process = start_branch(branch_id, self.root / f"branch-{branch_id}", peers=peers)
+        self.branches[branch_id] = process
+        for (_, j), proxy in self.proxies.items():
+            if j == branch_id:
+                proxy.set_target(process.address)
+        return process
+
+    def wait_connected(self, ids: Iterable[int] | None = None) -> None:
+        """Until each branch's streams to all its peers are up."""
+        for branch_id in ids if ids is not None else self.ids:
+            wait_serving(self.address(branch_id), service=REPLICATION)
+
+    def cut(self, a: int, b: int) -> None:
+        """Cut both directions between branches ``a`` and ``b``."""
+        self.proxies[a, b].cut()
+        self.proxies[b, a].cut()
+
+    def isolate(self, branch_id: int) -> None:
+        for other in self.ids:
+            if other != branch_id:
+                self.cut(branch_id, other)
+
+    def heal(self) -> None:
+        for proxy in self.proxies.values():
+            proxy.restore()
+
+    def delay(self, seconds: float) -> None:
+        for proxy in self.proxies.values():
+            proxy.delay(seconds)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- branch {i}\n{b.log()}" for i, b in self.branches.items())
+
+
+@contextmanager
+def running_cluster(root: Path, size: int = 3) -> Iterator[Cluster]:
+    """Start ``size`` branches (ids 1..size) with a proxy per ordered pair; stop all after."""
+    with ExitStack() as stack:
+        cluster = Cluster(root)
+        for i in range(1, size + 1):
+            for j in range(1, size + 1):
+                if i != j:
+                    proxy = stack.enter_context(TcpProxy())
+                    cluster.proxies[i, j] = proxy
+        try:
+            for i in range(1, size + 1):
+                cluster.start(i)
+            cluster.wait_connected()
+            yield cluster
+        finally:
+            for process in cluster.branches.values():
+                if process.process.poll() is None:
+                    process.stop()
