@@ -1,0 +1,100 @@
+"""Faults between real branch processes: SIGKILL under load, cut links, and Jepsen's bank
+workload (a fixed total moved around by concurrent transfers) under both."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from conftest import unique_id
+from support.bank_workload import BankWorkload, converged
+from support.cluster import Cluster, running_cluster
+
+from dbank.client import BankClient, Session, WriteConcern, new_request_id
+from dbank.ledger import DbankError
+
+
+@pytest.fixture
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with running_cluster(tmp_path_factory.mktemp("faults")) as bank:
+        yield bank
+
+
+async def test_a_branch_killed_under_load_catches_up_and_loses_nothing(cluster: Cluster) -> None:
+    account_id = unique_id("kill")
+    session = Session()
+    async with BankClient(cluster.address(1), session=session) as one:
+        await one.create_account(account_id=account_id, owner="ann")
+    acked: dict[str, int] = {}
+    unsure: dict[str, tuple[int, int]] = {}  # request id -> (branch, amount)
+    killed = asyncio.Event()
+
+    async def deposit_at(i: int) -> None:
+        async with BankClient(
+            cluster.address(i), write_concern=WriteConcern.LOCAL, timeout=2.0
+        ) as client:
+            for k in range(60):
+                request_id, amount = new_request_id(), 1 + k
+                try:
+                    await client.deposit(
+                        account_id=account_id, amount=amount, request_id=request_id
+                    )
+                except DbankError:
+                    unsure[request_id] = (i, amount)
+                    if i == 2:
+                        return
+                else:
+                    acked[request_id] = amount
+                if i == 2 and k == 20:
+                    cluster.branches[2].kill()
+                    killed.set()
+
+    await asyncio.gather(*(deposit_at(i) for i in cluster.ids))
+    assert killed.is_set()
+    cluster.start(2)
+    cluster.wait_connected()
+    # Settle every request whose outcome the client never learned, at the branch it was
+    # sent to (its request id belongs there): applied exactly once either way.
+    for request_id, (i, amount) in unsure.items():
+        async with BankClient(cluster.address(i), session=session) as client:
+            await client.deposit(account_id=account_id, amount=amount, request_id=request_id)
+        acked[request_id] = amount
+    for i in cluster.ids:
+        async with BankClient(cluster.address(i), session=session) as client:
+            await client.get_balance(account_id=account_id)
+    assert await converged(cluster, [account_id], session) == [sum(acked.values())]
+
+
+async def test_bank_workload_keeps_the_total_under_kills_and_cuts(cluster: Cluster) -> None:
+    """Jepsen's "bank": every read of all balances at a branch sums to the total, no
+    balance is ever negative, and the replicas converge once the faults stop."""
+    workload = BankWorkload(cluster, [unique_id(f"bank{k}") for k in range(8)], total=8_000)
+    session = Session()
+    await workload.setup(session)
+
+    async def faults(w: BankWorkload) -> None:
+        loop = asyncio.get_running_loop()
+        await w.after_transfers(60)
+        cluster.cut(1, 2)
+        w.counts["faults"] += 1
+        await w.after_transfers(60)
+        cluster.heal()
+        await loop.run_in_executor(None, cluster.branches[3].kill)
+        w.counts["faults"] += 1
+        await w.after_transfers(60)
+        await loop.run_in_executor(None, cluster.start, 3)
+        await w.after_transfers(60)
+
+    await workload.run(faults)
+    cluster.heal()
+    cluster.wait_connected()
+    print(f"bank workload: {workload.counts}, violations: {len(workload.violations)}")
+    assert not workload.violations, workload.violations[:5]
+    assert workload.counts["reads"] > 0
+    # Converged: a read at branch 1, then every replica covers what branch 1 has seen.
+    async with BankClient(cluster.address(1), session=session) as one:
+        await one.get_balances(account_ids=workload.accounts)
+    final = await converged(cluster, workload.accounts, session)
+    assert sum(final) == workload.total
+    assert min(final) >= 0
