@@ -171,3 +171,28 @@ async def test_a_retry_sent_to_another_branch_is_recognised_there(
     again = await clients[2].deposit(account_id=account_id, amount=250, request_id="r-1")
     assert again.op_id == first.op_id
     assert (await clients[3].get_balance(account_id=account_id)).balance == 250
+
+
+async def test_a_session_token_gives_read_your_writes_across_branches_on_slow_links(
+    healthy: Cluster,
+) -> None:
+    account_id = unique_id("session")
+    session = Session()
+    async with BankClient(healthy.address(1), session=session) as one:
+        await one.create_account(account_id=account_id, owner="ann")
+    healthy.delay(0.4)
+    try:
+        async with (
+            BankClient(
+                healthy.address(1), session=session, write_concern=WriteConcern.LOCAL
+            ) as one,
+            BankClient(healthy.address(2), session=session) as two,
+            BankClient(healthy.address(2), session=Session(session.token)) as stale,
+        ):
+            await one.deposit(account_id=account_id, amount=75)
+            # Without the newest token branch 2 answers from what it has: not the deposit.
+            assert (await stale.get_balance(account_id=account_id)).balance == 0
+            # With it, branch 2 first waits for (or pulls) the deposit.
+            assert (await two.get_balance(account_id=account_id)).balance == 75
+    finally:
+        healthy.delay(0)
