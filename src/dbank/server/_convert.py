@@ -3,7 +3,7 @@ replies. A malformed field raises ``InvalidArgument`` naming it."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 
@@ -119,27 +119,24 @@ def account(view: AccountView) -> pb.Account:
 
 
 def deposit_response(result: WriteResult) -> pb.DepositResponse:
-    ((account_id, balance),) = result.balances
-    return pb.DepositResponse(
-        account_id=account_id,
-        balance=balance,
-        currency=result.currency,
-        op_id=op_id(result.op_id),
-        session=vector_to_wire(result.session),
-        unconfirmed_branches=result.unconfirmed,
-    )
+    return pb.DepositResponse(**_balance_change(result))
 
 
 def withdraw_response(result: WriteResult) -> pb.WithdrawResponse:
+    return pb.WithdrawResponse(**_balance_change(result))
+
+
+def _balance_change(result: WriteResult) -> dict[str, Any]:
+    """The fields deposit and withdrawal replies share."""
     ((account_id, balance),) = result.balances
-    return pb.WithdrawResponse(
-        account_id=account_id,
-        balance=balance,
-        currency=result.currency,
-        op_id=op_id(result.op_id),
-        session=vector_to_wire(result.session),
-        unconfirmed_branches=result.unconfirmed,
-    )
+    return {
+        "account_id": account_id,
+        "balance": balance,
+        "currency": result.currency,
+        "op_id": op_id(result.op_id),
+        "session": vector_to_wire(result.session),
+        "unconfirmed_branches": result.unconfirmed,
+    }
 
 
 def transfer_response(result: WriteResult) -> pb.TransferResponse:
