@@ -31,12 +31,20 @@ class BankWorkload:
     _progress: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def setup(self, session: Session) -> None:
-        """Open the accounts and spread the total evenly over them."""
-        each, rest = divmod(self.total, len(self.accounts))
-        async with BankClient(self.cluster.address(self.cluster.ids[0]), session=session) as c:
+        """Open the accounts and spread the total evenly over them, each account's money
+        deposited in equal parts at every branch, so every branch holds escrow of each."""
+        ids = self.cluster.ids
+        each, rest = divmod(self.total, len(self.accounts) * len(ids))
+        clients = [BankClient(self.cluster.address(i), session=session) for i in ids]
+        try:
             for k, account_id in enumerate(self.accounts):
-                await c.create_account(account_id=account_id, owner="bank")
-                await c.deposit(account_id=account_id, amount=each + (rest if k == 0 else 0))
+                await clients[0].create_account(account_id=account_id, owner="bank")
+                for n, client in enumerate(clients):
+                    extra = rest if k == 0 and n == 0 else 0
+                    await client.deposit(account_id=account_id, amount=each + extra)
+        finally:
+            for client in clients:
+                await client.close()
 
     async def after_transfers(self, n: int, within: float = 30.0) -> None:
         """Wait until ``n`` more transfers have been acknowledged."""
