@@ -8,18 +8,22 @@ classic, P3 Fall 2023); ``load_scenario`` reads them all into one typed, frozen
 ``Scenario``, and ``build_output`` writes results back in the input's own variant.
 
 ``run_model`` is the sequential reference model of the semantics (the oracle the real
-runner is tested against). This package is pure: it starts nothing and knows nothing of
-gRPC, branches or storage; ``dbank run`` builds on it.
+runner is tested against). Reading, the model and the output are pure: they start nothing
+and know nothing of gRPC, branches or storage. ``run_scenario`` (``_runner``, ``_launch``)
+is the one part that does: it plays the scenario on real branches, for ``dbank run``.
 
     scenario = load_scenario(Path("input.json"))          # raises ScenarioError
     text = render_output(build_output(scenario, run_model(scenario)))
+    text = render_output(build_output(scenario, run_scenario(scenario)))  # real branches
 """
 
 from dbank.scenario._errors import ScenarioError
 from dbank.scenario._input import load_scenario
+from dbank.scenario._launch import RunError
 from dbank.scenario._model import run_model
 from dbank.scenario._output import JsonObject, build_output, render_output
 from dbank.scenario._results import EventResult, Result
+from dbank.scenario._runner import run_scenario
 from dbank.scenario._scenario import Customer, Event, Interface, Scenario, Variant
 
 __all__ = [
@@ -29,6 +33,7 @@ __all__ = [
     "Interface",
     "JsonObject",
     "Result",
+    "RunError",
     "Scenario",
     "ScenarioError",
     "Variant",
@@ -36,4 +41,5 @@ __all__ = [
     "load_scenario",
     "render_output",
     "run_model",
+    "run_scenario",
 ]

@@ -1,4 +1,5 @@
-"""The package's public face, and that it stays pure (no gRPC, no branches, no storage)."""
+"""The package's public face, and that its formats and model stay pure (no gRPC, no
+branches, no storage): only the runner and its launcher start branches."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import dbank.scenario
 
 PACKAGE = Path(dbank.scenario.__file__).parent
+RUNNING = {"_runner.py", "_launch.py", "__init__.py"}
 
 
 def test_public_face_is_sorted_and_resolves() -> None:
@@ -31,6 +33,8 @@ def test_scenario_package_is_pure() -> None:
     )
     imported: set[str] = set()
     for path in PACKAGE.rglob("*.py"):
+        if path.name in RUNNING:
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 imported.update(alias.name for alias in node.names)

@@ -1,0 +1,229 @@
+"""``dbank run``: a scenario played by real branches through the client library.
+
+One branch per branch id of the scenario (``_launch``: forked processes by default, or all
+in this process's event loop), each on a free loopback port with its own SQLite store, in
+a temporary directory or in ``data_dir``. Once every branch's replication streams to all
+of its peers are up:
+
+1. The shared account is opened (through any branch: the request goes to the id's owner
+   branch), and every branch is credited its even share of the opening balance by a
+   deposit made at that branch (the remainder one unit each to the lowest ids), so that
+   each branch holds its share in escrow. DESIGN §2 plans a genesis op for this; these
+   deposits are the runner's interim way, and they are not events of the scenario.
+2. The customers' events run one after another in input order, each at its own branch,
+   all clients sharing one ``Session`` and the default ``WriteConcern.ALL``: every event
+   sees every earlier one, wherever it ran. A withdraw refused with ``InsufficientFunds``
+   is a ``"failure"`` and changes nothing.
+
+The branches are then stopped, on success and on every failure alike: a branch that
+exits, SIGINT or SIGTERM to the runner, or any error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+
+from dbank.client import BankClient, Session
+from dbank.ledger import InsufficientFunds
+from dbank.scenario._launch import (
+    ForkedBranches,
+    InProcessBranches,
+    RunError,
+    bank_configs,
+    wait_connected,
+)
+from dbank.scenario._results import EventResult
+from dbank.scenario._scenario import Event, Interface, Scenario
+
+__all__ = ["ACCOUNT_ID", "CURRENCY", "escrow_shares", "run_scenario"]
+
+ACCOUNT_ID = "account"
+ACCOUNT_OWNER = "customers"
+CURRENCY = "JPY"
+"""The files' amounts are whole currency units and their outputs print integers. A currency
+without minor units (JPY has exponent 0) makes every amount its own minor-unit count, so
+the integers pass to and from the bank unchanged, with no scaling to get wrong."""
+CONNECT_DEADLINE = 30.0
+"""Seconds for every branch to start and connect to all of its peers."""
+
+Echo = Callable[[str], None]
+_Branches = ForkedBranches | InProcessBranches
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    data_dir: Path | None = None,
+    in_process: bool = False,
+    echo: Echo | None = None,
+) -> list[EventResult]:
+    """Run ``scenario`` on real branches and return one result per event, in order.
+
+    Args:
+        scenario: the scenario to play (any variant; the results do not depend on it).
+        data_dir: where to keep the branches' SQLite files (``branch-ID.sqlite3``); it
+            must be new or empty, and is kept. Default: a temporary directory, removed.
+        in_process: host every branch in this process's event loop instead of one forked
+            process per branch. The results are the same.
+        echo: called with a line of progress at each step, for people.
+
+    Forking needs a process that has created no gRPC object, event loop or thread yet (the
+    ``dbank`` command is one); ``in_process`` has no such need. Every branch is stopped
+    before this returns or raises, and no process is left behind.
+
+    Raises:
+        RunError: a branch failed to start, exited, or did not connect in time; or the
+            runner got SIGTERM (``exit_status`` 143).
+        DbankError: the bank refused or failed a request the run needed.
+        KeyboardInterrupt: SIGINT, once every branch is stopped.
+    """
+    say = echo or _quiet
+    with _bank_directory(data_dir) as directory:
+        configs = bank_configs(scenario.branches, directory)
+        if in_process:
+            return asyncio.run(_run(InProcessBranches(configs), scenario, say))
+        branches = ForkedBranches.fork(configs)
+        try:
+            for branch_id, pid in branches.pids.items():
+                say(f"branch {branch_id}: pid {pid}, {branches.addresses[branch_id]}")
+            return asyncio.run(_run(branches, scenario, say))
+        finally:
+            branches.kill()  # only what a second Ctrl-C cut short is left by now
+
+
+def escrow_shares(total: int, branch_ids: Iterable[int]) -> dict[int, int]:
+    """``total`` split evenly over the branches, the remainder one each to the lowest ids."""
+    ids = sorted(branch_ids)
+    share, rest = divmod(total, len(ids))
+    return {branch_id: share + (rank < rest) for rank, branch_id in enumerate(ids)}
+
+
+def _quiet(line: str) -> None:
+    pass
+
+
+@contextlib.contextmanager
+def _bank_directory(data_dir: Path | None) -> Iterator[Path]:
+    if data_dir is None:
+        with tempfile.TemporaryDirectory(prefix="dbank-run-") as temporary:
+            yield Path(temporary)
+        return
+    if data_dir.exists() and any(data_dir.iterdir()):
+        problem = f"{data_dir}: not empty; give a new or empty directory for the branches' data"
+        raise RunError(problem, exit_status=2)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    yield data_dir
+
+
+class _Stopper:
+    """Stops the run from outside it (a signal, a branch that exits) by cancelling the
+    run's task and remembering why, so the run can raise the reason instead."""
+
+    def __init__(self) -> None:
+        self.task = asyncio.current_task()
+        self.reason: RunError | None = None
+
+    def stop(self, reason: RunError) -> None:
+        if self.reason is None and self.task is not None:
+            self.reason = reason
+            self.task.cancel()
+
+
+async def _run(branches: _Branches, scenario: Scenario, say: Echo) -> list[EventResult]:
+    stopper = _Stopper()
+    loop = asyncio.get_running_loop()
+    terminated = RunError("stopped by SIGTERM", exit_status=128 + signal.SIGTERM)
+    loop.add_signal_handler(signal.SIGTERM, stopper.stop, terminated)
+    try:
+        try:
+            return await _start_and_play(branches, scenario, say, stopper)
+        finally:
+            say("stopping the branches")
+            await branches.stop()
+    except asyncio.CancelledError:
+        if stopper.reason is not None:
+            raise stopper.reason from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def _start_and_play(
+    branches: _Branches, scenario: Scenario, say: Echo, stopper: _Stopper
+) -> list[EventResult]:
+    began = time.monotonic()
+    try:
+        async with asyncio.timeout(CONNECT_DEADLINE):
+            await branches.start(on_exit=stopper.stop)
+            say(f"{len(branches.addresses)} branches serving after {_since(began)}")
+            await wait_connected(branches.addresses)
+    except TimeoutError:
+        raise RunError(
+            f"the branches did not all connect to each other within {CONNECT_DEADLINE:g} s"
+        ) from None
+    say(f"every branch connected to all its peers after {_since(began)}")
+    results = await _play(scenario, branches.addresses, say)
+    say(f"{len(results)} events done after {_since(began)}")
+    return results
+
+
+async def _play(scenario: Scenario, addresses: Mapping[int, str], say: Echo) -> list[EventResult]:
+    session = Session()
+    clients = {i: BankClient(address, session=session) for i, address in addresses.items()}
+    try:
+        await _open_account(scenario, clients)
+        say(f"opened {ACCOUNT_ID!r} with {scenario.opening_balance} {CURRENCY} in escrow")
+        results = []
+        for number, event in enumerate(scenario.events, 1):
+            result = await _perform(clients[event.branch], event)
+            say(f"event {number}: {_describe(result)}")
+            results.append(result)
+        return results
+    finally:
+        await asyncio.gather(*(client.close() for client in clients.values()))
+
+
+async def _open_account(scenario: Scenario, clients: Mapping[int, BankClient]) -> None:
+    first = clients[scenario.branches[0]]
+    await first.create_account(account_id=ACCOUNT_ID, owner=ACCOUNT_OWNER, currency=CURRENCY)
+    shares = escrow_shares(scenario.opening_balance, scenario.branches)
+    await asyncio.gather(
+        *(
+            clients[branch_id].deposit(account_id=ACCOUNT_ID, amount=amount)
+            for branch_id, amount in shares.items()
+            if amount > 0
+        )
+    )
+
+
+async def _perform(client: BankClient, event: Event) -> EventResult:
+    match event.interface:
+        case Interface.QUERY:
+            account = await client.get_balance(account_id=ACCOUNT_ID)
+            return EventResult(event, "success", account.balance)
+        case Interface.DEPOSIT:
+            await client.deposit(account_id=ACCOUNT_ID, amount=event.money)
+            return EventResult(event, "success")
+        case Interface.WITHDRAW:
+            try:
+                await client.withdraw(account_id=ACCOUNT_ID, amount=event.money)
+            except InsufficientFunds:
+                return EventResult(event, "failure")
+            return EventResult(event, "success")
+
+
+def _describe(result: EventResult) -> str:
+    event = result.event
+    what = f"{event.interface} {event.money}" if event.money else str(event.interface)
+    answer = result.result if result.balance is None else f"balance {result.balance}"
+    return f"{what} at branch {event.branch}: {answer}"
+
+
+def _since(began: float) -> str:
+    return f"{time.monotonic() - began:.2f} s"
