@@ -1,5 +1,6 @@
 """`make demo`: start a durable branch on a temporary SQLite file, run a short customer
-session through the `dbank` command, and stop the branch."""
+session through the `dbank` command, and stop the branch; then play the classic scenario
+file `examples/p1-classic/input.json` on three real branches with `dbank run`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 DBANK = [sys.executable, "-m", "dbank"]
+SCENARIO = Path(__file__).resolve().parents[1] / "examples" / "p1-classic" / "input.json"
 
 
 def start_branch(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
@@ -59,6 +61,17 @@ def main() -> None:
             if branch.stdout is not None:
                 branch.stdout.close()
         print(f"# branch stopped (exit status {code})")
+    run_scenario()
+
+
+def run_scenario() -> None:
+    relative = SCENARIO.relative_to(Path.cwd()) if SCENARIO.is_relative_to(Path.cwd()) else SCENARIO
+    print(f"\n# the classic scenario file {relative}: three branches open with 400 each")
+    print(f"$ dbank run {relative}")
+    done = subprocess.run([*DBANK, "run", str(SCENARIO)], text=True, capture_output=True)
+    print((done.stdout + done.stderr).rstrip())
+    if done.returncode:
+        raise SystemExit(f"dbank run failed (exit status {done.returncode})")
 
 
 if __name__ == "__main__":

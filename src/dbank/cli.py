@@ -216,6 +216,8 @@ def run(
             err=True,
         )
         sys.exit(2)
+    if output_path is not None and not output_path.resolve().parent.is_dir():
+        raise click.BadParameter(f"{output_path.parent} is not a directory", param_hint="-o")
     echo = functools.partial(click.echo, err=True) if verbose else None
     try:
         results = run_scenario(scenario, data_dir=data_dir, in_process=in_process, echo=echo)
@@ -230,8 +232,12 @@ def run(
     text = render_output(build_output(scenario, results))
     if output_path is None:
         click.echo(text, nl=False)
-    else:
+        return
+    try:
         output_path.write_text(text)
+    except OSError as exc:
+        click.echo(f"error: cannot write {output_path}: {exc.strerror}", err=True)
+        sys.exit(1)
 
 
 # dbank account ------------------------------------------------------------------------
