@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from dbank._proto import bank_pb2 as pb
-from dbank.ledger import VersionVector
+from dbank.ledger import AccountType, VersionVector
+
+ACCOUNT_TYPE_TO_WIRE = {
+    AccountType.CHECKING: pb.ACCOUNT_TYPE_CHECKING,
+    AccountType.SAVINGS: pb.ACCOUNT_TYPE_SAVINGS,
+}
+ACCOUNT_TYPE_FROM_WIRE = {wire: domain for domain, wire in ACCOUNT_TYPE_TO_WIRE.items()}
 
 
 def vector_to_wire(vector: VersionVector) -> pb.VersionVector:

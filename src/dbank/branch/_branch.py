@@ -362,14 +362,15 @@ class Branch:
             if encode_op(op) != data:
                 raise Internal(f"op {op.id} is not in canonical form")
             if state.has_applied(op):
-                await self._check_same(op, data)
+                await self._check_same(op)
                 continue
             ops.append(op)
         if ops:
             await self.writer.apply_remote(ops)
 
-    async def _check_same(self, op: Op, data: bytes) -> None:
-        if encode_op(await self.op(op.id)) != data:
+    async def _check_same(self, op: Op) -> None:
+        # Both sides are canonical, so equal values mean equal bytes.
+        if await self.op(op.id) != op:
             reason = f"op {op.id} arrived again with other content"
             self.writer.halt(op.id.origin, reason)
             raise ReplicationHalted(reason, origin=str(op.id.origin))

@@ -40,13 +40,5 @@ class VectorWatch:
                 return predicate(self._vector)
         return True
 
-    async def next(self, within: float) -> bool:
-        """Wait for the next publication; False if none comes within ``within`` seconds."""
-        try:
-            await asyncio.wait_for(self._published.wait(), within)
-        except TimeoutError:
-            return False
-        return True
-
     def covers(self, vector: VersionVector) -> bool:
         return self._vector.covers(vector)

@@ -190,9 +190,6 @@ class Writer:
         log.critical("refusing every further op from branch %d: %s", origin, reason)
         self.halted[origin] = reason
 
-    def is_held(self, op_id: OpId) -> bool:
-        return op_id in self._held
-
     async def _run(self) -> None:
         while True:
             first = await self._queue.get()

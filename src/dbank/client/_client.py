@@ -17,17 +17,16 @@ import grpc
 
 from dbank._proto import bank_pb2 as pb
 from dbank._proto import bank_pb2_grpc
-from dbank._wire import vector_from_wire, vector_to_wire
+from dbank._wire import (
+    ACCOUNT_TYPE_FROM_WIRE,
+    ACCOUNT_TYPE_TO_WIRE,
+    vector_from_wire,
+    vector_to_wire,
+)
 from dbank.client._call import RetryPolicy, call
 from dbank.client._session import Session
 from dbank.client._types import Account, BalanceChange, TransferResult
 from dbank.ledger import AccountType, OpId
-
-_WIRE_TYPES = {
-    AccountType.CHECKING: pb.ACCOUNT_TYPE_CHECKING,
-    AccountType.SAVINGS: pb.ACCOUNT_TYPE_SAVINGS,
-}
-_DOMAIN_TYPES = {wire: domain for domain, wire in _WIRE_TYPES.items()}
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -99,7 +98,7 @@ class BankClient:
         """
         request = pb.CreateAccountRequest(
             account_id=account_id,
-            type=_WIRE_TYPES[type],
+            type=ACCOUNT_TYPE_TO_WIRE[type],
             currency=currency,
             owner=owner,
             request_id=request_id or new_request_id(),
@@ -132,14 +131,7 @@ class BankClient:
             account_id=account_id, amount=amount, currency=currency, request_id=request_id
         )
         reply = await self._call(self._stub.Deposit, request)
-        return BalanceChange(
-            reply.account_id,
-            reply.balance,
-            reply.currency,
-            _op_id(reply.op_id),
-            request_id,
-            tuple(reply.unconfirmed_branches),
-        )
+        return _balance_change(reply, request_id)
 
     async def withdraw(
         self, *, account_id: str, amount: int, currency: str = "", request_id: str | None = None
@@ -155,14 +147,7 @@ class BankClient:
             account_id=account_id, amount=amount, currency=currency, request_id=request_id
         )
         reply = await self._call(self._stub.Withdraw, request)
-        return BalanceChange(
-            reply.account_id,
-            reply.balance,
-            reply.currency,
-            _op_id(reply.op_id),
-            request_id,
-            tuple(reply.unconfirmed_branches),
-        )
+        return _balance_change(reply, request_id)
 
     async def transfer(
         self,
@@ -208,6 +193,19 @@ class BankClient:
         return reply
 
 
+def _balance_change(
+    reply: pb.DepositResponse | pb.WithdrawResponse, request_id: str
+) -> BalanceChange:
+    return BalanceChange(
+        reply.account_id,
+        reply.balance,
+        reply.currency,
+        _op_id(reply.op_id),
+        request_id,
+        tuple(reply.unconfirmed_branches),
+    )
+
+
 def _op_id(value: pb.OpId) -> OpId:
     return OpId(value.origin, value.seq)
 
@@ -215,7 +213,7 @@ def _op_id(value: pb.OpId) -> OpId:
 def _account(value: pb.Account) -> Account:
     return Account(
         account_id=value.account_id,
-        type=_DOMAIN_TYPES[value.type],
+        type=ACCOUNT_TYPE_FROM_WIRE[value.type],
         currency=value.currency,
         currency_exponent=value.currency_exponent,
         owner=value.owner,

@@ -14,10 +14,10 @@ import grpc
 
 from dbank._proto import bank_pb2
 from dbank._proto import replication_pb2 as pb
-from dbank._wire import vector_from_wire, vector_to_wire
+from dbank._wire import ACCOUNT_TYPE_TO_WIRE, vector_from_wire, vector_to_wire
 from dbank.branch import Branch
 from dbank.client._errors import error_from_rpc
-from dbank.ledger import AccountType, DbankError, OpenAccountCommand, OpId, VersionVector
+from dbank.ledger import DbankError, OpenAccountCommand, OpId, VersionVector
 from dbank.ledger.codec import decode_op
 from dbank.replication._link import OutboundLink
 from dbank.replication._peer import Peer
@@ -27,11 +27,6 @@ log = logging.getLogger(__name__)
 FETCH_LIMIT = 2000
 RECOVERY_WAIT = 3.0
 """How long a starting branch waits for its peers' first answer before it originates."""
-
-_WIRE_TYPES = {
-    AccountType.CHECKING: bank_pb2.ACCOUNT_TYPE_CHECKING,
-    AccountType.SAVINGS: bank_pb2.ACCOUNT_TYPE_SAVINGS,
-}
 
 
 class Replicator:
@@ -147,7 +142,7 @@ class Replicator:
     ) -> tuple[OpId, VersionVector]:
         request = bank_pb2.CreateAccountRequest(
             account_id=command.account_id,
-            type=_WIRE_TYPES[command.type],
+            type=ACCOUNT_TYPE_TO_WIRE[command.type],
             currency=command.currency,
             owner=command.owner,
             request_id=command.request_id,

@@ -8,11 +8,15 @@ from typing import Any, Protocol
 import grpc
 
 from dbank._proto import bank_pb2 as pb
-from dbank._wire import vector_from_wire, vector_to_wire
+from dbank._wire import (
+    ACCOUNT_TYPE_FROM_WIRE,
+    ACCOUNT_TYPE_TO_WIRE,
+    vector_from_wire,
+    vector_to_wire,
+)
 from dbank.branch import AccountView, RequestContext, WriteResult
 from dbank.branch._branch import MAX_WAIT
 from dbank.ledger import (
-    AccountType,
     DepositCommand,
     InvalidArgument,
     OpenAccountCommand,
@@ -22,15 +26,9 @@ from dbank.ledger import (
 )
 from dbank.money import DEFAULT_CURRENCY, currency
 
-_ACCOUNT_TYPES = {
-    pb.ACCOUNT_TYPE_CHECKING: AccountType.CHECKING,
-    pb.ACCOUNT_TYPE_SAVINGS: AccountType.SAVINGS,
-}
-_WIRE_ACCOUNT_TYPES = {domain: wire for wire, domain in _ACCOUNT_TYPES.items()}
-
 
 def open_account_command(request: pb.CreateAccountRequest) -> OpenAccountCommand:
-    account_type = _ACCOUNT_TYPES.get(request.type)
+    account_type = ACCOUNT_TYPE_FROM_WIRE.get(request.type)
     if account_type is None:
         raise InvalidArgument(
             "type must be ACCOUNT_TYPE_CHECKING or ACCOUNT_TYPE_SAVINGS",
@@ -108,7 +106,7 @@ def account(view: AccountView) -> pb.Account:
     record = view.record
     return pb.Account(
         account_id=record.account_id,
-        type=_WIRE_ACCOUNT_TYPES[record.type],
+        type=ACCOUNT_TYPE_TO_WIRE[record.type],
         currency=record.currency,
         currency_exponent=currency(record.currency).exponent,
         owner=record.owner,
