@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import os
 import platform
-import socket
 import sys
 import tempfile
 import time
@@ -29,18 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from support.branches import BranchProcess, start_branch, wait_serving
 
 from dbank.client import BankClient, Session, WriteConcern
+from dbank.scenario._launch import free_ports
 
 ACCOUNTS = [f"bench-{k}" for k in range(4)]
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def start_bank(root: Path, size: int) -> list[BranchProcess]:

@@ -77,7 +77,7 @@ def bank_configs(branch_ids: Iterable[int], data_dir: Path) -> list[BranchConfig
     """One configuration per branch: a free loopback port each, the store in ``data_dir``
     (``branch-ID.sqlite3``), and every other branch as a peer."""
     ids = sorted(branch_ids)
-    addresses = {i: f"{HOST}:{port}" for i, port in zip(ids, _free_ports(len(ids)), strict=True)}
+    addresses = {i: f"{HOST}:{port}" for i, port in zip(ids, free_ports(len(ids)), strict=True)}
     return [
         BranchConfig(
             branch_id=i,
@@ -89,7 +89,7 @@ def bank_configs(branch_ids: Iterable[int], data_dir: Path) -> list[BranchConfig
     ]
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
     """``count`` distinct ports that were free a moment ago (bound together, then closed).
 
     Another program could take one before its branch binds it; that branch then fails to
