@@ -334,21 +334,24 @@ class Branch:
         mine = self.version_vector
         found: list[Op] = []
         for origin, count in mine.items():
-            after = have[origin]
-            if after >= count:
-                continue
-            ops = self.writer.recent.after(origin, after, limit)
-            if ops is None:
-                ops = await self._store.read_ops(origin, after, limit)
-            found.extend(ops)
+            if have[origin] < count:
+                found.extend(await self.ops_of(origin, have[origin], limit))
         # Each origin's run is cut at ``limit``, so the first ``limit`` in HLC order are
         # closed under deps among the lacking ops.
         found.sort(key=lambda op: (op.hlc, op.id))
         return found[:limit]
 
-    async def receive(self, encoded: Sequence[bytes]) -> None:
+    async def ops_of(self, origin: int, after: int, limit: int) -> list[Op]:
+        """Up to ``limit`` committed ops of ``origin`` with seq > ``after``, in seq order."""
+        ops = self.writer.recent.after(origin, after, limit)
+        if ops is None:
+            ops = await self._store.read_ops(origin, after, limit)
+        return ops
+
+    async def receive(self, encoded: Sequence[bytes]) -> VersionVector:
         """Apply ops other branches sent, as their canonical bytes; returns once they are
-        durable here (or held back for missing deps).
+        durable here (or held back for missing deps), with the highest op id of each origin
+        among them (what the sender will want acknowledged).
 
         Raises:
             ReplicationHalted: an op reuses an applied op's id with other content, or its
@@ -356,17 +359,20 @@ class Branch:
             Internal: the bytes are not a canonical op.
         """
         ops = []
+        highest: dict[int, int] = {}
         state = self.writer.state
         for data in encoded:
             op = decode_op(data)
             if encode_op(op) != data:
                 raise Internal(f"op {op.id} is not in canonical form")
+            highest[op.id.origin] = max(highest.get(op.id.origin, 0), op.id.seq)
             if state.has_applied(op):
                 await self._check_same(op)
                 continue
             ops.append(op)
         if ops:
             await self.writer.apply_remote(ops)
+        return VersionVector(highest)
 
     async def _check_same(self, op: Op) -> None:
         # Both sides are canonical, so equal values mean equal bytes.

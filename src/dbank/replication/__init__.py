@@ -4,7 +4,8 @@
 is ``dbank.server``'s Replication servicer.
 """
 
+from dbank.replication._inbound import InboundStreams
 from dbank.replication._link import OutboundLink
 from dbank.replication._replicator import Replicator
 
-__all__ = ["OutboundLink", "Replicator"]
+__all__ = ["InboundStreams", "OutboundLink", "Replicator"]

@@ -1,11 +1,15 @@
 """The outbound replication stream to one peer (DESIGN §4).
 
 The link dials the peer, says hello, learns the peer's durable vector, and then streams
-this branch's own ops as they commit, in batches, one batch in flight at a time; each ack
-carries the peer's new vector. On (re)connect it also relays every op the peer lacks, from
-any origin, and later it relays another origin's ops whenever the peer has lagged on that
-origin for ``RELAY_AFTER``: so a branch cut off from an origin still catches up through
-the others. Only committed (durable) ops are ever sent.
+this branch's own ops that the peer lacks, in batches as they commit, one batch in flight
+at a time; each ack carries the peer's new counts for the origins of the batch. Only
+committed (durable) ops are ever sent.
+
+A link carries its own branch's ops only. Ops of a third branch reach a peer over that
+branch's own link, or, while that link is down, by the peer's own catch-up
+(``replication._catch_up``), which pulls them from anyone it can reach: relaying on the
+sender's side would need every sender to keep an up-to-date view of every peer's vector,
+which costs a message per peer per commit in the healthy case to serve the faulty one.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import AsyncIterator, Callable
 
 import grpc
@@ -22,14 +25,13 @@ from dbank._proto import replication_pb2 as pb
 from dbank._wire import vector_from_wire
 from dbank.branch import Branch
 from dbank.branch._watch import VectorWatch
-from dbank.ledger import Op, OpId, VersionVector
+from dbank.ledger import OpId, VersionVector
 from dbank.ledger.codec import encode_op
 from dbank.replication._peer import Peer
 
 log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 512
-RELAY_AFTER = 0.5
 FIRST_BACKOFF = 0.05
 MAX_BACKOFF = 1.0
 
@@ -39,7 +41,7 @@ class LinkClosed(Exception):
 
 
 class OutboundLink:
-    """Runs until cancelled; ``acked`` publishes the peer's durable vector."""
+    """Runs until cancelled; ``acked`` publishes the peer's durable vector as last heard."""
 
     def __init__(
         self,
@@ -56,8 +58,6 @@ class OutboundLink:
         """Set once the first connection attempt has succeeded or failed."""
         self._branch = branch
         self._genesis_digest = genesis_digest
-        self._sent: dict[int, int] = {}
-        self._lag_since: dict[int, float] = {}
 
     @property
     def connected(self) -> bool:
@@ -95,8 +95,9 @@ class OutboundLink:
             await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
 
     async def _stream(self) -> None:
+        me = self._branch.branch_id
         outbox: asyncio.Queue[pb.ReplicateRequest] = asyncio.Queue()
-        hello = pb.Hello(branch_id=self._branch.branch_id, genesis_digest=self._genesis_digest)
+        hello = pb.Hello(branch_id=me, genesis_digest=self._genesis_digest)
         outbox.put_nowait(pb.ReplicateRequest(hello=hello))
         call = self.peer.replication.Replicate(_drain(outbox))
         replies = call.__aiter__()
@@ -104,56 +105,30 @@ class OutboundLink:
         if first is None:
             raise LinkClosed("the peer closed the stream")
         self.acked.publish(vector_from_wire(first.applied))
-        self._sent = dict(self.acked.vector.items())
-        self._lag_since.clear()
         self.connected = True
         self.attempted.set()
         log.info("link to branch %d up at %s", self.peer.branch_id, self.peer.address)
-        relay_all = True
+        committed = self._branch.writer.committed
+        sent = self.acked.vector[me]
         try:
             while True:
-                seen = self._branch.version_vector
-                ops = await self._next_batch(relay_all)
-                relay_all = False
-                if not ops:
-                    # Nothing to send: wait for a commit, or re-check the relay rule.
-                    await self._branch.writer.committed.wait_for(seen.__ne__, RELAY_AFTER)
-                    continue
+                await committed.wait_for(_beyond(me, sent), None)
+                ops = await self._branch.ops_of(me, sent, BATCH_LIMIT)
                 outbox.put_nowait(pb.ReplicateRequest(batch=pb.OpBatch(ops=map(encode_op, ops))))
-                for op in ops:
-                    self._sent[op.id.origin] = max(self._sent.get(op.id.origin, 0), op.id.seq)
+                sent = ops[-1].id.seq
                 reply = await anext(replies, None)
                 if reply is None:
                     raise LinkClosed("the peer closed the stream")
-                self.acked.publish(vector_from_wire(reply.applied))
+                # The ack counts what the peer applied, which is less than what was sent
+                # only while some op of the batch still waits there for a dep from a
+                # third branch; the next ack covers it.
+                self.acked.publish(self.acked.vector.merge(vector_from_wire(reply.applied)))
         finally:
             call.cancel()
 
-    async def _next_batch(self, relay_all: bool) -> list[Op]:
-        """The ops to send next: this branch's own ops the peer has not been sent, and
-        others' ops it lacks when the relay rule says so."""
-        me = self._branch.branch_id
-        mine = self._branch.version_vector
-        peer = self.acked.vector
-        now = time.monotonic()
-        start: dict[int, int] = {}
-        for origin, count in mine.items():
-            sent = max(peer[origin], self._sent.get(origin, 0))
-            if peer[origin] >= count:
-                self._lag_since.pop(origin, None)
-            if origin == me or relay_all:
-                if sent < count:
-                    start[origin] = sent
-                continue
-            if peer[origin] < count:
-                since = self._lag_since.setdefault(origin, now)
-                if now - since >= RELAY_AFTER:
-                    start[origin] = peer[origin]
-                    self._lag_since[origin] = now
-        if not start:
-            return []
-        have = VersionVector({**dict(mine.items()), **start})
-        return await self._branch.ops_lacking(have, BATCH_LIMIT)
+
+def _beyond(origin: int, seq: int) -> Callable[[VersionVector], bool]:
+    return lambda vector: vector[origin] > seq
 
 
 async def _drain(outbox: asyncio.Queue[pb.ReplicateRequest]) -> AsyncIterator[pb.ReplicateRequest]:

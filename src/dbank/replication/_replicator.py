@@ -19,6 +19,7 @@ from dbank.branch import Branch
 from dbank.client._errors import error_from_rpc
 from dbank.ledger import DbankError, OpenAccountCommand, OpId, VersionVector
 from dbank.ledger.codec import decode_op
+from dbank.replication._inbound import InboundStreams
 from dbank.replication._link import OutboundLink
 from dbank.replication._peer import Peer
 
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 FETCH_LIMIT = 2000
 RECOVERY_WAIT = 3.0
 """How long a starting branch waits for its peers' first answer before it originates."""
+CATCH_UP_EVERY = 0.5
+"""While some peer streams nothing to this branch, how often it fetches what it lacks from
+the others: a stream that breaks usually comes back sooner."""
+CATCH_UP_WAIT = 5.0
 
 
 class Replicator:
@@ -47,6 +52,9 @@ class Replicator:
             peer_id: OutboundLink(branch, peer, genesis_digest, on_links_changed)
             for peer_id, peer in self._peers.items()
         }
+        self.inbound = InboundStreams()
+        """The peers streaming to this branch; the Replication servicer keeps it."""
+        self._heard: dict[int, VersionVector] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -62,6 +70,7 @@ class Replicator:
         for link in self.links.values():
             self._tasks.append(asyncio.create_task(link.run(), name=f"link-{link.peer.branch_id}"))
         self._tasks.append(asyncio.create_task(self._recover_own_log(), name="recover"))
+        self._tasks.append(asyncio.create_task(self._catch_up(), name="catch-up"))
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -92,6 +101,35 @@ class Replicator:
                     await self._pull_from(link.peer, VersionVector({me: held}), RECOVERY_WAIT)
         finally:
             self._branch.writer.resume_origination()
+
+    async def _catch_up(self) -> None:
+        """While some peer's stream to this branch is down, fetch what this branch lacks
+        from the peers it can reach, one per round: first one known to be ahead on a silent
+        peer's ops, else the next in turn. Ops of a peer that is cut off from this branch,
+        or gone, still arrive through anyone who has them."""
+        turn = 0
+        while True:
+            silent = self.inbound.silent(self._peers)
+            if not silent:
+                await self.inbound.wait_closed()
+                continue
+            await asyncio.sleep(CATCH_UP_EVERY)
+            silent = self.inbound.silent(self._peers)
+            reachable = [link.peer for link in self.links.values() if link.connected]
+            if not silent or not reachable:
+                continue
+            mine = self._branch.version_vector
+            ahead = [
+                peer
+                for peer in reachable
+                if any(self._heard.get(peer.branch_id, mine)[o] > mine[o] for o in silent)
+            ]
+            if ahead:
+                source = ahead[0]
+            else:
+                source = reachable[turn % len(reachable)]
+                turn += 1
+            await self._pull_from(source, None, CATCH_UP_WAIT)
 
     # Network ------------------------------------------------------------------------------
 
@@ -154,17 +192,20 @@ class Replicator:
             raise error_from_rpc(exc) from None
         return OpId(reply.op_id.origin, reply.op_id.seq), vector_from_wire(reply.session)
 
-    async def _pull_from(self, peer: Peer, wanted: VersionVector, within: float) -> None:
-        """Fetch ops from ``peer`` until this replica covers ``wanted``, the peer has
-        nothing more to give, or time is up."""
+    async def _pull_from(self, peer: Peer, wanted: VersionVector | None, within: float) -> None:
+        """Fetch ops from ``peer`` until this replica covers ``wanted`` (None: until the
+        peer has nothing more to give), the peer has nothing more to give, or time is up."""
         deadline = time.monotonic() + within
-        while not self._branch.version_vector.covers(wanted) and _left(deadline) > 0:
+        while _left(deadline) > 0:
+            if wanted is not None and self._branch.version_vector.covers(wanted):
+                return
             have = self._branch.version_vector
             request = pb.FetchOpsRequest(
                 branch_id=self._branch.branch_id, have=vector_to_wire(have), limit=FETCH_LIMIT
             )
             try:
                 reply = await peer.replication.FetchOps(request, timeout=_left(deadline))
+                self._heard[peer.branch_id] = vector_from_wire(reply.applied)
                 if not reply.ops:
                     return
                 await self._branch.receive(reply.ops)

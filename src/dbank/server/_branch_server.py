@@ -61,7 +61,7 @@ class BranchServer:
         try:
             server = grpc.aio.server(interceptors=[ErrorInterceptor()])
             bank_pb2_grpc.add_BankServicer_to_server(BankServicer(branch), server)
-            replication = ReplicationServicer(branch)
+            replication = ReplicationServicer(branch, replicator.inbound)
             replication_pb2_grpc.add_ReplicationServicer_to_server(replication, server)
             health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
             reflection.enable_server_reflection(

@@ -11,44 +11,47 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from dbank._proto import bank_pb2, replication_pb2_grpc
 from dbank._proto import replication_pb2 as pb
-from dbank._proto import replication_pb2_grpc
 from dbank._wire import vector_from_wire, vector_to_wire
 from dbank.branch import Branch
-from dbank.ledger import DbankError, Grant, Internal, InvalidArgument, Unavailable
+from dbank.ledger import (
+    DbankError,
+    Grant,
+    Internal,
+    InvalidArgument,
+    Unavailable,
+    VersionVector,
+)
 from dbank.ledger.codec import encode_op
+from dbank.replication import InboundStreams
 from dbank.server._errors import to_status
 
 log = logging.getLogger(__name__)
 
 MAX_FETCH = 2000
+ACK_WAIT = 5.0
 
 
 class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
-    def __init__(self, branch: Branch, genesis_digest: str = "") -> None:
+    def __init__(
+        self,
+        branch: Branch,
+        inbound: InboundStreams | None = None,
+        genesis_digest: str = "",
+    ) -> None:
         self._branch = branch
+        self._inbound = inbound if inbound is not None else InboundStreams()
         self._genesis_digest = genesis_digest
-        self._closing = asyncio.Event()
+        self._streams: set[asyncio.Queue[pb.ReplicateRequest | None]] = set()
+        self._closing = False
 
     def close(self) -> None:
         """End every open stream now: a stopping branch does not wait for its peers to
         hang up (they reconnect to its next incarnation)."""
-        self._closing.set()
-
-    async def _next(
-        self, requests: AsyncIterator[pb.ReplicateRequest]
-    ) -> pb.ReplicateRequest | None:
-        """The next request of the stream, or None once it ends or the branch closes."""
-        if self._closing.is_set():
-            return None
-        reading = asyncio.ensure_future(anext(requests, None))
-        closing = asyncio.ensure_future(self._closing.wait())
-        done, _ = await asyncio.wait({reading, closing}, return_when=asyncio.FIRST_COMPLETED)
-        closing.cancel()
-        if reading not in done:
-            reading.cancel()
-            return None
-        return reading.result()
+        self._closing = True
+        for stream in self._streams:
+            stream.put_nowait(None)
 
     def _check_peer(self, branch_id: int) -> None:
         if branch_id not in self._branch.config.peers:
@@ -63,26 +66,46 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
         request_iterator: AsyncIterator[pb.ReplicateRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[pb.ReplicateResponse]:
+        if self._closing:
+            return
+        # Requests are read by a task of their own into a queue, so that ``close`` can end
+        # the stream by queueing its end.
+        stream: asyncio.Queue[pb.ReplicateRequest | None] = asyncio.Queue()
+        reader = asyncio.create_task(_read_into(request_iterator, stream))
+        self._streams.add(stream)
         try:
-            first = await self._next(request_iterator)
+            first = await stream.get()
             if first is None or not first.HasField("hello"):
                 raise InvalidArgument("a replication stream starts with a Hello")
-            self._check_peer(first.hello.branch_id)
+            peer_id = first.hello.branch_id
+            self._check_peer(peer_id)
             if first.hello.genesis_digest != self._genesis_digest:
                 raise Unavailable(
-                    f"branch {first.hello.branch_id} belongs to another bank (genesis differs)",
+                    f"branch {peer_id} belongs to another bank (genesis differs)",
                     reason="GENESIS_MISMATCH",
                 )
-            yield pb.ReplicateResponse(applied=vector_to_wire(self._branch.version_vector))
-            while (request := await self._next(request_iterator)) is not None:
-                if not request.HasField("batch"):
-                    raise InvalidArgument("only op batches follow the Hello")
-                await self._branch.receive(request.batch.ops)
+            with self._inbound.streaming(peer_id):
                 yield pb.ReplicateResponse(applied=vector_to_wire(self._branch.version_vector))
+                while (request := await stream.get()) is not None:
+                    if not request.HasField("batch"):
+                        raise InvalidArgument("only op batches follow the Hello")
+                    yield pb.ReplicateResponse(applied=await self._apply(request.batch))
         except DbankError as exc:
             log.warning("replication stream refused: %s", exc)
             status = to_status(exc)
             await context.abort(status.code, status.details, status.trailing_metadata)
+        finally:
+            self._streams.discard(stream)
+            reader.cancel()
+
+    async def _apply(self, batch: pb.OpBatch) -> bank_pb2.VersionVector:
+        """Apply a batch and say how much of it is durable here: all of it, unless an op
+        still waits for a dep from a third branch after ``ACK_WAIT`` seconds."""
+        sent = await self._branch.receive(batch.ops)
+        committed = self._branch.writer.committed
+        await committed.wait_for(lambda v: v.covers(sent), ACK_WAIT)
+        applied = committed.vector
+        return vector_to_wire(VersionVector({origin: applied[origin] for origin in sent}))
 
     async def FetchOps(
         self, request: pb.FetchOpsRequest, context: grpc.aio.ServicerContext
@@ -111,3 +134,14 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
         if not isinstance(grant.body, Grant):
             raise Internal(f"op {grant.id} is not a grant")
         return pb.RequestRightsResponse(granted=grant.body.amount, grant_op=encode_op(grant))
+
+
+async def _read_into(
+    requests: AsyncIterator[pb.ReplicateRequest],
+    stream: asyncio.Queue[pb.ReplicateRequest | None],
+) -> None:
+    try:
+        async for request in requests:
+            stream.put_nowait(request)
+    finally:
+        stream.put_nowait(None)
