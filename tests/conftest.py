@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from support.branches import BranchProcess, start_branch
+from support.redis_server import RedisServer
 
 from dbank.client import BankClient
 
@@ -46,3 +47,29 @@ def account_id() -> str:
 
 def unique_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+# Redis ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server with the durable settings, shared by the whole run (each test
+    takes a database of its own with ``redis_url``). Fails if redis-server is missing."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """``redis://HOST:PORT/DB`` of an empty database of the test's own."""
+    return redis_server.new_database()
+
+
+@pytest.fixture
+def own_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of the test's own, for tests that kill or reconfigure it."""
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import functools
 import json
 import logging
@@ -18,10 +19,29 @@ from typing import Any, Literal, TypeVar
 
 import click
 
+from dbank._render import (
+    history_json,
+    history_table,
+    interest_json,
+    interest_line,
+    money_json,
+    statement_csv,
+    statement_json,
+    statement_table,
+)
 from dbank.branch import BranchConfig, ConfigError, check_address, load_bank_file, parse_peers
-from dbank.client import Account, BalanceChange, BankClient
+from dbank.client import (
+    Account,
+    AccountStatement,
+    BalanceChange,
+    BankClient,
+    InterestPosted,
+    TransactionPage,
+)
 from dbank.ledger import AccountType, DbankError
+from dbank.ledger.interest import parse_day, parse_rate
 from dbank.money import Currency, currency, format_amount, parse_amount
+from dbank.store import RedisAddress, StoreUnusable, UnsafeSettings, parse_redis_url
 
 T = TypeVar("T")
 
@@ -48,6 +68,37 @@ def main() -> None:
 # dbank branch -------------------------------------------------------------------------
 
 
+class _StoreRefused(click.ClickException):
+    """The branch's store cannot be used as configured: a mistake in the setup."""
+
+    exit_code = 2
+
+
+def _parse_store(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return parse_redis_url(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _store_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``--store`` and ``--unsafe-redis``, for ``branch`` and ``cluster``."""
+    command = click.option(
+        "--unsafe-redis",
+        is_flag=True,
+        help="Use the Redis even if its settings can lose acknowledged writes (tests only:"
+        " a branch that loses ops endangers the whole bank).",
+    )(command)
+    return click.option(
+        "--store",
+        metavar="redis://HOST:PORT/DB",
+        callback=_parse_store,
+        help="Keep the state in this Redis instead of a SQLite file under --data.",
+    )(command)
+
+
 @main.command()
 @click.option(
     "--id", "branch_id", type=click.IntRange(min=1), required=True, help="This branch's id."
@@ -60,6 +111,7 @@ def main() -> None:
     help="Directory of the branch's SQLite file (created if missing).",
 )
 @click.option("--peers", help="The other branches: ID=HOST:PORT,ID=HOST:PORT.")
+@_store_options
 @click.option(
     "--config",
     "config_path",
@@ -72,12 +124,15 @@ def branch(
     listen: str | None,
     data_dir: Path | None,
     peers: str | None,
+    store: RedisAddress | None,
+    unsafe_redis: bool,
     config_path: Path | None,
     verbose: bool,
 ) -> None:
     """Run one branch until SIGINT or SIGTERM.
 
-    Prints "branch ID listening on HOST:PORT" once it serves requests.
+    Prints "branch ID listening on HOST:PORT" once it serves requests. A store that cannot
+    be used (Redis unreachable, or with settings that can lose writes) exits with status 2.
     """
     from dbank.server import BranchServer, serve_until_signalled
 
@@ -85,13 +140,21 @@ def branch(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    config = _branch_config(branch_id, listen, data_dir, peers, config_path)
+    config = _branch_config(branch_id, listen, data_dir, peers, config_path, store, unsafe_redis)
 
     def ready(server: BranchServer) -> None:
         click.echo(f"branch {branch_id} listening on {server.address}")
         sys.stdout.flush()
 
-    _run(lambda: serve_until_signalled(config, on_ready=ready))
+    async def serve() -> None:
+        try:
+            await serve_until_signalled(config, on_ready=ready)
+        except UnsafeSettings as exc:
+            raise _StoreRefused(f"{exc.message}; --unsafe-redis runs it anyway") from None
+        except StoreUnusable as exc:
+            raise _StoreRefused(exc.message) from None
+
+    _run(serve)
 
 
 def _branch_config(
@@ -100,6 +163,8 @@ def _branch_config(
     data_dir: Path | None,
     peers: str | None,
     config_path: Path | None,
+    store: RedisAddress | None,
+    unsafe_redis: bool,
 ) -> BranchConfig:
     """Flags over the bank file; every problem is a usage error (exit status 2)."""
     try:
@@ -114,10 +179,14 @@ def _branch_config(
             config = dataclasses.replace(config, data_dir=data_dir)
         if peers is not None:
             config = dataclasses.replace(config, peers=parse_peers(peers))
+        if store is not None:
+            config = dataclasses.replace(config, store=store)
+        if unsafe_redis:
+            config = dataclasses.replace(config, unsafe_redis=True)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    if config.data_dir is None:
-        raise click.UsageError("give --data DIR (or a data directory in --config)")
+    if config.data_dir is None and config.store is None:
+        raise click.UsageError("give --data DIR or --store URL (or either in --config)")
     if branch_id in config.peers:
         raise click.UsageError(f"branch {branch_id} cannot be its own peer")
     return config
@@ -147,12 +216,23 @@ def _branch_config(
     show_default=True,
     help="Each branch keeps its SQLite file in DATA/branch-N.",
 )
-def cluster(count: int, base_port: int, data_dir: Path) -> None:
-    """Run a bank of local branch processes for development, until Ctrl-C."""
-    from dbank.cluster import run_cluster
+@_store_options
+def cluster(
+    count: int,
+    base_port: int,
+    data_dir: Path,
+    store: RedisAddress | None,
+    unsafe_redis: bool,
+) -> None:
+    """Run a bank of local branch processes for development, until Ctrl-C.
+
+    With --store, every branch keeps its state in that one Redis, each under its own keys.
+    """
+    from dbank.cluster import StoreChoice, run_cluster
 
     addresses = {i: f"127.0.0.1:{base_port + i}" for i in range(1, count + 1)}
-    sys.exit(run_cluster(addresses, data_dir, echo=click.echo))
+    choice = StoreChoice(data_dir, store, unsafe_redis)
+    sys.exit(run_cluster(addresses, choice, echo=click.echo))
 
 
 # dbank run ----------------------------------------------------------------------------
@@ -261,10 +341,6 @@ class _Session:
         click.echo(json.dumps(data, sort_keys=True) if self.as_json else text)
 
 
-def _money(minor: int, cur: Currency) -> dict[str, Any]:
-    return {"minor_units": minor, "amount": format_amount(minor, cur), "currency": cur.code}
-
-
 def _account_json(acct: Account) -> dict[str, Any]:
     cur = currency(acct.currency)
     return {
@@ -272,8 +348,8 @@ def _account_json(acct: Account) -> dict[str, Any]:
         "type": acct.type.value,
         "owner": acct.owner,
         "currency": acct.currency,
-        "balance": _money(acct.balance, cur),
-        "withdrawable_here": _money(acct.withdrawable_here, cur),
+        "balance": money_json(acct.balance, cur),
+        "withdrawable_here": money_json(acct.withdrawable_here, cur),
         "owner_branch": acct.owner_branch,
     }
 
@@ -468,8 +544,8 @@ def _change_balance(
         f" balance {format_amount(done.balance, cur)} {cur.code}",
         {
             "account_id": account_id,
-            past: _money(minor, cur),
-            "balance": _money(done.balance, cur),
+            past: money_json(minor, cur),
+            "balance": money_json(done.balance, cur),
             "op_id": str(done.op_id),
             "request_id": done.request_id,
         },
@@ -515,10 +591,136 @@ def transfer(
         {
             "from_account_id": from_account_id,
             "to_account_id": to_account_id,
-            "transferred": _money(minor, cur),
-            "from_balance": _money(done.from_balance, cur),
-            "to_balance": _money(done.to_balance, cur),
+            "transferred": money_json(minor, cur),
+            "from_balance": money_json(done.from_balance, cur),
+            "to_balance": money_json(done.to_balance, cur),
             "op_id": str(done.op_id),
             "request_id": done.request_id,
         },
     )
+
+
+# Interest, history and statements -------------------------------------------------------
+
+
+def _parse_day(text: str, flag: str) -> dt.date:
+    try:
+        return parse_day(text, field=flag)
+    except DbankError as exc:
+        raise click.BadParameter(exc.message, param_hint=flag) from exc
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+@account.command()
+@click.argument("account_id")
+@click.option(
+    "--rate",
+    "annual_rate",
+    required=True,
+    help="Annual rate in percent, an exact decimal from 0 to 100 such as 4.25.",
+)
+@click.option(
+    "--as-of",
+    metavar="YYYY-MM-DD",
+    help="The last day (UTC) to post interest for; a day before today. Default: yesterday.",
+)
+@_request_id_option
+@_session_options
+def interest(
+    session: _Session,
+    account_id: str,
+    annual_rate: str,
+    as_of: str | None,
+    request_id: str | None,
+) -> None:
+    """Post the interest of savings account ACCOUNT_ID through a past day.
+
+    Each day is posted once, by the account's owner branch: asking again for a day that
+    is posted adds nothing and shows that posting.
+    """
+    try:
+        parse_rate(annual_rate, field="--rate")
+    except DbankError as exc:
+        raise click.BadParameter(exc.message, param_hint="--rate") from exc
+    day = _parse_day(as_of, "--as-of") if as_of else _today() - dt.timedelta(days=1)
+
+    async def go() -> InterestPosted:
+        async with session.client() as bank:
+            return await bank.calculate_interest(
+                account_id=account_id, annual_rate=annual_rate, as_of=day, request_id=request_id
+            )
+
+    done = _run(go)
+    session.show(interest_line(done), interest_json(done))
+
+
+@account.command()
+@click.argument("account_id")
+@click.option(
+    "--page-size", type=click.IntRange(1, 1000), default=100, show_default=True, help="Per page."
+)
+@click.option("--page-token", default="", help="Go on from where the previous page ended.")
+@click.option("--all", "every", is_flag=True, help="Every page, not just one.")
+@_session_options
+def history(
+    session: _Session, account_id: str, page_size: int, page_token: str, every: bool
+) -> None:
+    """List ACCOUNT_ID's transactions, oldest first, with the running balance.
+
+    A listing shows the account as it was at its first page: later pages of it neither
+    lose nor repeat an entry, whatever is written meanwhile.
+    """
+
+    async def go() -> list[TransactionPage]:
+        pages: list[TransactionPage] = []
+        token = page_token
+        async with session.client() as bank:
+            while True:
+                page = await bank.list_transactions(
+                    account_id=account_id, page_size=page_size, page_token=token
+                )
+                pages.append(page)
+                token = page.next_page_token
+                if not (every and token):
+                    return pages
+
+    pages = _run(go)
+    cur = currency(pages[0].currency)
+    session.show(history_table(account_id, cur, pages), history_json(account_id, cur, pages))
+
+
+@account.command()
+@click.argument("account_id")
+@click.option("--from", "from_date", required=True, metavar="YYYY-MM-DD", help="First day (UTC).")
+@click.option("--to", "to_date", metavar="YYYY-MM-DD", help="Last day (UTC); default: today.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@_session_options
+def statement(
+    session: _Session, account_id: str, from_date: str, to_date: str | None, output_format: str
+) -> None:
+    """Show ACCOUNT_ID's statement: opening balance, entries, interest, closing balance."""
+    first = _parse_day(from_date, "--from")
+    last = _parse_day(to_date, "--to") if to_date else _today()
+    if first > last:
+        raise click.BadParameter(f"{last} is before --from {first}", param_hint="--to")
+
+    async def go() -> AccountStatement:
+        async with session.client() as bank:
+            return await bank.get_statement(account_id=account_id, from_date=first, to_date=last)
+
+    found = _run(go)
+    if session.as_json or output_format == "json":
+        click.echo(json.dumps(statement_json(found), sort_keys=True))
+    elif output_format == "csv":
+        click.echo(statement_csv(found))
+    else:
+        click.echo(statement_table(found))

@@ -11,21 +11,44 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+
+from dbank.store import RedisAddress
 
 STOP_GRACE = 10.0
 
 
-def branch_command(branch_id: int, addresses: dict[int, str], data_dir: Path) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class StoreChoice:
+    """Where the branches keep their state: each a SQLite file under ``data_dir``, or all
+    in one Redis (each branch under its own keys)."""
+
+    data_dir: Path
+    redis: RedisAddress | None = None
+    unsafe_redis: bool = False
+
+    def flags(self, branch_id: int) -> list[str]:
+        if self.redis is None:
+            return ["--data", str(self.data_dir / f"branch-{branch_id}")]
+        return ["--store", str(self.redis), *(["--unsafe-redis"] if self.unsafe_redis else [])]
+
+    def __str__(self) -> str:
+        return f"data in {self.data_dir}" if self.redis is None else f"state in {self.redis}"
+
+
+def branch_command(branch_id: int, addresses: dict[int, str], stores: StoreChoice) -> list[str]:
     """The command line of one branch of the bank ``addresses`` describes."""
     peers = ",".join(f"{i}={a}" for i, a in sorted(addresses.items()) if i != branch_id)
     command = [sys.executable, "-m", "dbank", "branch", "--id", str(branch_id)]
-    command += ["--listen", addresses[branch_id], "--data", str(data_dir / f"branch-{branch_id}")]
+    command += ["--listen", addresses[branch_id], *stores.flags(branch_id)]
     return [*command, "--peers", peers] if peers else command
 
 
-def run_cluster(addresses: dict[int, str], data_dir: Path, *, echo: Callable[[str], None]) -> int:
+def run_cluster(
+    addresses: dict[int, str], stores: StoreChoice, *, echo: Callable[[str], None]
+) -> int:
     """Run the branches until a signal or until one exits; return the exit status."""
     stop = threading.Event()
 
@@ -37,10 +60,10 @@ def run_cluster(addresses: dict[int, str], data_dir: Path, *, echo: Callable[[st
     try:
         for branch_id in sorted(addresses):
             children[branch_id] = subprocess.Popen(
-                branch_command(branch_id, addresses, data_dir), stdout=subprocess.DEVNULL
+                branch_command(branch_id, addresses, stores), stdout=subprocess.DEVNULL
             )
             echo(f"branch {branch_id} at {addresses[branch_id]} (pid {children[branch_id].pid})")
-        echo(f"{len(children)} branches running; data in {data_dir}; Ctrl-C stops them all")
+        echo(f"{len(children)} branches running; {stores}; Ctrl-C stops them all")
         failed = _wait(children, stop)
         if failed is not None:
             echo(f"branch {failed} exited with status {children[failed].returncode}; stopping")

@@ -1,6 +1,7 @@
 """One contract for every Store backend: what each method promises, checked the same way.
 
-Parametrized over the in-memory twin and SQLite (a real file per test).
+Parametrized over the in-memory twin, SQLite (a real file per test) and Redis (a real
+redis-server, a database per test).
 """
 
 from __future__ import annotations
@@ -25,18 +26,21 @@ from dbank.ledger import (
     Outcome,
     VersionVector,
 )
-from dbank.store import Commit, MemoryStore, SqliteStore, Store
+from dbank.store import Commit, MemoryStore, RedisStore, SqliteStore, Store
 
 BRANCH = 1
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     made: Store
     if request.param == "memory":
         made = MemoryStore()
-    else:
+    elif request.param == "sqlite":
         made = await SqliteStore.open(tmp_path / "branch.sqlite3", branch_id=BRANCH)
+    else:
+        url = request.getfixturevalue("redis_url")
+        made = await RedisStore.open(url, branch_id=BRANCH)
     yield made
     await made.close()
 

@@ -58,8 +58,12 @@ def start_branch(
     data_dir: Path,
     listen: str = "127.0.0.1:0",
     peers: dict[int, str] | None = None,
+    store: str | None = None,
 ) -> BranchProcess:
-    """Start a branch process and return once its health check answers SERVING."""
+    """Start a branch process and return once its health check answers SERVING.
+
+    ``store`` (``redis://HOST:PORT/DB``) keeps its state in Redis; ``data_dir`` then holds
+    only its log."""
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"branch-{branch_id}-{time.monotonic_ns()}.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -69,6 +73,7 @@ def start_branch(
                 *DBANK_BRANCH,
                 *("--id", str(branch_id), "--listen", listen, "--data", str(data_dir)),
                 *(("--peers", ",".join(f"{i}={a}" for i, a in peers.items())) if peers else ()),
+                *(("--store", store) if store else ()),
                 "--verbose",
             ],
             stdout=subprocess.PIPE,

@@ -3,7 +3,7 @@ through a ``TcpProxy`` the test controls, so tests can cut, slow and restore lin
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,11 +16,13 @@ REPLICATION = "dbank.v1.Replication"
 
 @dataclass
 class Cluster:
-    """``branches[i]`` is branch i; ``proxies[i, j]`` carries what branch i sends to j."""
+    """``branches[i]`` is branch i; ``proxies[i, j]`` carries what branch i sends to j;
+    ``stores[i]``, if set, is the Redis that keeps branch i's state (else SQLite)."""
 
     root: Path
     branches: dict[int, BranchProcess] = field(default_factory=dict)
     proxies: dict[tuple[int, int], TcpProxy] = field(default_factory=dict)
+    stores: dict[int, str] = field(default_factory=dict)
 
     @property
     def ids(self) -> list[int]:
@@ -32,7 +34,12 @@ class Cluster:
     def start(self, branch_id: int) -> BranchProcess:
         """(Re)start branch ``branch_id`` on a new port and point its peers' proxies at it."""
         peers = {j: self.proxies[branch_id, j].address for (i, j) in self.proxies if i == branch_id}
-        process = start_branch(branch_id, self.root / f"branch-{branch_id}", peers=peers)
+        process = start_branch(
+            branch_id,
+            self.root / f"branch-{branch_id}",
+            peers=peers,
+            store=self.stores.get(branch_id),
+        )
         self.branches[branch_id] = process
         for (_, j), proxy in self.proxies.items():
             if j == branch_id:
@@ -67,10 +74,13 @@ class Cluster:
 
 
 @contextmanager
-def running_cluster(root: Path, size: int = 3) -> Iterator[Cluster]:
-    """Start ``size`` branches (ids 1..size) with a proxy per ordered pair; stop all after."""
+def running_cluster(
+    root: Path, size: int = 3, stores: Mapping[int, str] | None = None
+) -> Iterator[Cluster]:
+    """Start ``size`` branches (ids 1..size) with a proxy per ordered pair; stop all after.
+    ``stores`` names a Redis (``redis://HOST:PORT/DB``) for the branches that use one."""
     with ExitStack() as stack:
-        cluster = Cluster(root)
+        cluster = Cluster(root, stores=dict(stores or {}))
         for i in range(1, size + 1):
             for j in range(1, size + 1):
                 if i != j:

@@ -15,6 +15,7 @@ ALREADY_EXISTS. Errors are gRPC statuses carrying a google.rpc.ErrorInfo whose d
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
@@ -73,6 +74,32 @@ WRITE_CONCERN_ALL: WriteConcern.ValueType  # 2
 applied it durably; the reply names the branches that had not.
 """
 Global___WriteConcern: _TypeAlias = WriteConcern  # noqa: Y015
+
+class _EntryKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EntryKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EntryKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ENTRY_KIND_UNSPECIFIED: _EntryKind.ValueType  # 0
+    ENTRY_KIND_OPEN: _EntryKind.ValueType  # 1
+    ENTRY_KIND_DEPOSIT: _EntryKind.ValueType  # 2
+    ENTRY_KIND_WITHDRAWAL: _EntryKind.ValueType  # 3
+    ENTRY_KIND_TRANSFER_IN: _EntryKind.ValueType  # 4
+    ENTRY_KIND_TRANSFER_OUT: _EntryKind.ValueType  # 5
+    ENTRY_KIND_INTEREST: _EntryKind.ValueType  # 6
+
+class EntryKind(_EntryKind, metaclass=_EntryKindEnumTypeWrapper):
+    """What an entry of an account's history did."""
+
+ENTRY_KIND_UNSPECIFIED: EntryKind.ValueType  # 0
+ENTRY_KIND_OPEN: EntryKind.ValueType  # 1
+ENTRY_KIND_DEPOSIT: EntryKind.ValueType  # 2
+ENTRY_KIND_WITHDRAWAL: EntryKind.ValueType  # 3
+ENTRY_KIND_TRANSFER_IN: EntryKind.ValueType  # 4
+ENTRY_KIND_TRANSFER_OUT: EntryKind.ValueType  # 5
+ENTRY_KIND_INTEREST: EntryKind.ValueType  # 6
+Global___EntryKind: _TypeAlias = EntryKind  # noqa: Y015
 
 @_typing.final
 class OpId(_message.Message):
@@ -632,3 +659,316 @@ class GetBalancesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetBalancesResponse: _TypeAlias = GetBalancesResponse  # noqa: Y015
+
+@_typing.final
+class CalculateInterestRequest(_message.Message):
+    """Interest, history and statements -----------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    ANNUAL_RATE_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
+    WRITE_CONCERN_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    """A savings account."""
+    annual_rate: _builtins.str
+    """The annual rate in percent, as an exact decimal string in [0, 100] such as "4.25"."""
+    as_of: _builtins.str
+    """The last day (UTC, "YYYY-MM-DD") to post interest for; it must be before today."""
+    request_id: _builtins.str
+    write_concern: Global___WriteConcern.ValueType
+    @_builtins.property
+    def session(self) -> Global___VersionVector:
+        """The latest session token the caller holds (see VersionVector)."""
+
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        annual_rate: _builtins.str = ...,
+        as_of: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        session: Global___VersionVector | None = ...,
+        write_concern: Global___WriteConcern.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "annual_rate", b"annual_rate", "as_of", b"as_of", "request_id", b"request_id", "session", b"session", "write_concern", b"write_concern"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CalculateInterestRequest: _TypeAlias = CalculateInterestRequest  # noqa: Y015
+
+@_typing.final
+class CalculateInterestResponse(_message.Message):
+    """The posting that covers the day asked for. Each day is posted once: when as_of was
+    posted already, the reply is that posting and nothing is added.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    INTEREST_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    POSTED_THROUGH_FIELD_NUMBER: _builtins.int
+    ANNUAL_RATE_FIELD_NUMBER: _builtins.int
+    DAY_BALANCE_FIELD_NUMBER: _builtins.int
+    OP_ID_FIELD_NUMBER: _builtins.int
+    POSTED_NOW_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
+    UNCONFIRMED_BRANCHES_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    interest: _builtins.int
+    """Minor units credited (0 is a posting too: its days are done)."""
+    currency: _builtins.str
+    posted_through: _builtins.str
+    """The last day the posting covers ("YYYY-MM-DD"): as_of, or a later day posted before."""
+    annual_rate: _builtins.str
+    """The annual rate of the posting, in its canonical spelling ("4.25")."""
+    day_balance: _builtins.int
+    """The balance at the end of posted_through, before this interest."""
+    posted_now: _builtins.bool
+    """False when this request found the day posted already by another request."""
+    @_builtins.property
+    def op_id(self) -> Global___OpId: ...
+    @_builtins.property
+    def session(self) -> Global___VersionVector:
+        """This replica's state after the request: the caller's next session token."""
+
+    @_builtins.property
+    def unconfirmed_branches(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """With WRITE_CONCERN_ALL: the branches that had not confirmed the posting in time."""
+
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        interest: _builtins.int = ...,
+        currency: _builtins.str = ...,
+        posted_through: _builtins.str = ...,
+        annual_rate: _builtins.str = ...,
+        day_balance: _builtins.int = ...,
+        op_id: Global___OpId | None = ...,
+        posted_now: _builtins.bool = ...,
+        session: Global___VersionVector | None = ...,
+        unconfirmed_branches: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["op_id", b"op_id", "session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "annual_rate", b"annual_rate", "currency", b"currency", "day_balance", b"day_balance", "interest", b"interest", "op_id", b"op_id", "posted_now", b"posted_now", "posted_through", b"posted_through", "session", b"session", "unconfirmed_branches", b"unconfirmed_branches"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CalculateInterestResponse: _TypeAlias = CalculateInterestResponse  # noqa: Y015
+
+@_typing.final
+class Entry(_message.Message):
+    """One op in an account's history."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OP_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    BALANCE_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    COUNTERPARTY_FIELD_NUMBER: _builtins.int
+    kind: Global___EntryKind.ValueType
+    amount: _builtins.int
+    """The change to the balance in minor units: negative for money out."""
+    balance: _builtins.int
+    """The balance right after this entry."""
+    request_id: _builtins.str
+    counterparty: _builtins.str
+    """The other account of a transfer; empty otherwise."""
+    @_builtins.property
+    def op_id(self) -> Global___OpId: ...
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp:
+        """When the op committed (its hybrid-logical-clock time, to the millisecond); the
+        entry's day is the UTC date of this time.
+        """
+
+    def __init__(
+        self,
+        *,
+        op_id: Global___OpId | None = ...,
+        kind: Global___EntryKind.ValueType = ...,
+        amount: _builtins.int = ...,
+        balance: _builtins.int = ...,
+        time: _timestamp_pb2.Timestamp | None = ...,
+        request_id: _builtins.str = ...,
+        counterparty: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["op_id", b"op_id", "time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "balance", b"balance", "counterparty", b"counterparty", "kind", b"kind", "op_id", b"op_id", "request_id", b"request_id", "time", b"time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Entry: _TypeAlias = Entry  # noqa: Y015
+
+@_typing.final
+class ListTransactionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    page_size: _builtins.int
+    """At most this many entries; 0 means 100, and more than 1000 is read as 1000."""
+    page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first page."""
+    @_builtins.property
+    def session(self) -> Global___VersionVector:
+        """The latest session token the caller holds (see VersionVector)."""
+
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        session: Global___VersionVector | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "page_size", b"page_size", "page_token", b"page_token", "session", b"session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTransactionsRequest: _TypeAlias = ListTransactionsRequest  # noqa: Y015
+
+@_typing.final
+class ListTransactionsResponse(_message.Message):
+    """A page of the account's history, oldest first. The first page fixes the replica state
+    every later page of the same listing is read at, so no entry is lost or repeated while
+    writes go on (later entries appear in a new listing), and any branch serves the same
+    pages.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    currency: _builtins.str
+    next_page_token: _builtins.str
+    """Empty after the last page."""
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___Entry]: ...
+    @_builtins.property
+    def session(self) -> Global___VersionVector:
+        """The replica state the page came from: the caller's next session token."""
+
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        currency: _builtins.str = ...,
+        entries: _abc.Iterable[Global___Entry] | None = ...,
+        next_page_token: _builtins.str = ...,
+        session: Global___VersionVector | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "currency", b"currency", "entries", b"entries", "next_page_token", b"next_page_token", "session", b"session"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTransactionsResponse: _TypeAlias = ListTransactionsResponse  # noqa: Y015
+
+@_typing.final
+class GetStatementRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    FROM_DATE_FIELD_NUMBER: _builtins.int
+    TO_DATE_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    from_date: _builtins.str
+    """The first and last day (UTC, "YYYY-MM-DD") of the statement, both included."""
+    to_date: _builtins.str
+    @_builtins.property
+    def session(self) -> Global___VersionVector:
+        """The latest session token the caller holds (see VersionVector)."""
+
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        from_date: _builtins.str = ...,
+        to_date: _builtins.str = ...,
+        session: Global___VersionVector | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "from_date", b"from_date", "session", b"session", "to_date", b"to_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStatementRequest: _TypeAlias = GetStatementRequest  # noqa: Y015
+
+@_typing.final
+class GetStatementResponse(_message.Message):
+    """closing_balance = opening_balance + the sum of the entries' amounts."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    CURRENCY_FIELD_NUMBER: _builtins.int
+    FROM_DATE_FIELD_NUMBER: _builtins.int
+    TO_DATE_FIELD_NUMBER: _builtins.int
+    OPENING_BALANCE_FIELD_NUMBER: _builtins.int
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    INTEREST_FIELD_NUMBER: _builtins.int
+    CLOSING_BALANCE_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
+    account_id: _builtins.str
+    currency: _builtins.str
+    from_date: _builtins.str
+    to_date: _builtins.str
+    opening_balance: _builtins.int
+    """The balance at the start of from_date."""
+    interest: _builtins.int
+    """The interest credited within the range (among the entries)."""
+    closing_balance: _builtins.int
+    """The balance at the end of to_date (or now, for a day not over yet)."""
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___Entry]:
+        """Every entry dated from from_date to to_date, oldest first."""
+
+    @_builtins.property
+    def session(self) -> Global___VersionVector:
+        """The replica state the statement came from: the caller's next session token."""
+
+    def __init__(
+        self,
+        *,
+        account_id: _builtins.str = ...,
+        currency: _builtins.str = ...,
+        from_date: _builtins.str = ...,
+        to_date: _builtins.str = ...,
+        opening_balance: _builtins.int = ...,
+        entries: _abc.Iterable[Global___Entry] | None = ...,
+        interest: _builtins.int = ...,
+        closing_balance: _builtins.int = ...,
+        session: Global___VersionVector | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "closing_balance", b"closing_balance", "currency", b"currency", "entries", b"entries", "from_date", b"from_date", "interest", b"interest", "opening_balance", b"opening_balance", "session", b"session", "to_date", b"to_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStatementResponse: _TypeAlias = GetStatementResponse  # noqa: Y015

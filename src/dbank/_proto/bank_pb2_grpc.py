@@ -65,6 +65,21 @@ class BankStub:
                 request_serializer=dbank_dot_v1_dot_bank__pb2.TransferRequest.SerializeToString,
                 response_deserializer=dbank_dot_v1_dot_bank__pb2.TransferResponse.FromString,
                 _registered_method=True)
+        self.CalculateInterest = channel.unary_unary(
+                '/dbank.v1.Bank/CalculateInterest',
+                request_serializer=dbank_dot_v1_dot_bank__pb2.CalculateInterestRequest.SerializeToString,
+                response_deserializer=dbank_dot_v1_dot_bank__pb2.CalculateInterestResponse.FromString,
+                _registered_method=True)
+        self.ListTransactions = channel.unary_unary(
+                '/dbank.v1.Bank/ListTransactions',
+                request_serializer=dbank_dot_v1_dot_bank__pb2.ListTransactionsRequest.SerializeToString,
+                response_deserializer=dbank_dot_v1_dot_bank__pb2.ListTransactionsResponse.FromString,
+                _registered_method=True)
+        self.GetStatement = channel.unary_unary(
+                '/dbank.v1.Bank/GetStatement',
+                request_serializer=dbank_dot_v1_dot_bank__pb2.GetStatementRequest.SerializeToString,
+                response_deserializer=dbank_dot_v1_dot_bank__pb2.GetStatementResponse.FromString,
+                _registered_method=True)
 
 
 class BankServicer:
@@ -113,6 +128,31 @@ class BankServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CalculateInterest(self, request, context):
+        """Posts a savings account's interest through a past day, at the account's owner branch
+        (any branch forwards it there); each day is posted once. Idempotent by
+        (account_id, request_id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTransactions(self, request, context):
+        """Lists every op that opened the account or changed its balance, oldest first, with
+        the running balance, a page at a time (AIP-158).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStatement(self, request, context):
+        """The account's statement for a range of days: opening balance, entries, interest,
+        closing balance.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BankServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -145,6 +185,21 @@ def add_BankServicer_to_server(servicer, server):
                     servicer.Transfer,
                     request_deserializer=dbank_dot_v1_dot_bank__pb2.TransferRequest.FromString,
                     response_serializer=dbank_dot_v1_dot_bank__pb2.TransferResponse.SerializeToString,
+            ),
+            'CalculateInterest': grpc.unary_unary_rpc_method_handler(
+                    servicer.CalculateInterest,
+                    request_deserializer=dbank_dot_v1_dot_bank__pb2.CalculateInterestRequest.FromString,
+                    response_serializer=dbank_dot_v1_dot_bank__pb2.CalculateInterestResponse.SerializeToString,
+            ),
+            'ListTransactions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTransactions,
+                    request_deserializer=dbank_dot_v1_dot_bank__pb2.ListTransactionsRequest.FromString,
+                    response_serializer=dbank_dot_v1_dot_bank__pb2.ListTransactionsResponse.SerializeToString,
+            ),
+            'GetStatement': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatement,
+                    request_deserializer=dbank_dot_v1_dot_bank__pb2.GetStatementRequest.FromString,
+                    response_serializer=dbank_dot_v1_dot_bank__pb2.GetStatementResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -309,6 +364,87 @@ class Bank:
             '/dbank.v1.Bank/Transfer',
             dbank_dot_v1_dot_bank__pb2.TransferRequest.SerializeToString,
             dbank_dot_v1_dot_bank__pb2.TransferResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CalculateInterest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dbank.v1.Bank/CalculateInterest',
+            dbank_dot_v1_dot_bank__pb2.CalculateInterestRequest.SerializeToString,
+            dbank_dot_v1_dot_bank__pb2.CalculateInterestResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTransactions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dbank.v1.Bank/ListTransactions',
+            dbank_dot_v1_dot_bank__pb2.ListTransactionsRequest.SerializeToString,
+            dbank_dot_v1_dot_bank__pb2.ListTransactionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dbank.v1.Bank/GetStatement',
+            dbank_dot_v1_dot_bank__pb2.GetStatementRequest.SerializeToString,
+            dbank_dot_v1_dot_bank__pb2.GetStatementResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,6 +54,19 @@ class BankStub:
     """Moves money between two accounts of one currency as one change.
     Idempotent by (from_account_id, request_id).
     """
+    CalculateInterest: _grpc.UnaryUnaryMultiCallable[_bank_pb2.CalculateInterestRequest, _bank_pb2.CalculateInterestResponse]
+    """Posts a savings account's interest through a past day, at the account's owner branch
+    (any branch forwards it there); each day is posted once. Idempotent by
+    (account_id, request_id).
+    """
+    ListTransactions: _grpc.UnaryUnaryMultiCallable[_bank_pb2.ListTransactionsRequest, _bank_pb2.ListTransactionsResponse]
+    """Lists every op that opened the account or changed its balance, oldest first, with
+    the running balance, a page at a time (AIP-158).
+    """
+    GetStatement: _grpc.UnaryUnaryMultiCallable[_bank_pb2.GetStatementRequest, _bank_pb2.GetStatementResponse]
+    """The account's statement for a range of days: opening balance, entries, interest,
+    closing balance.
+    """
 
 @_typing.type_check_only
 class BankAsyncStub(BankStub):
@@ -71,6 +84,19 @@ class BankAsyncStub(BankStub):
     Transfer: _aio.UnaryUnaryMultiCallable[_bank_pb2.TransferRequest, _bank_pb2.TransferResponse]  # type: ignore[assignment]
     """Moves money between two accounts of one currency as one change.
     Idempotent by (from_account_id, request_id).
+    """
+    CalculateInterest: _aio.UnaryUnaryMultiCallable[_bank_pb2.CalculateInterestRequest, _bank_pb2.CalculateInterestResponse]  # type: ignore[assignment]
+    """Posts a savings account's interest through a past day, at the account's owner branch
+    (any branch forwards it there); each day is posted once. Idempotent by
+    (account_id, request_id).
+    """
+    ListTransactions: _aio.UnaryUnaryMultiCallable[_bank_pb2.ListTransactionsRequest, _bank_pb2.ListTransactionsResponse]  # type: ignore[assignment]
+    """Lists every op that opened the account or changed its balance, oldest first, with
+    the running balance, a page at a time (AIP-158).
+    """
+    GetStatement: _aio.UnaryUnaryMultiCallable[_bank_pb2.GetStatementRequest, _bank_pb2.GetStatementResponse]  # type: ignore[assignment]
+    """The account's statement for a range of days: opening balance, entries, interest,
+    closing balance.
     """
 
 class BankServicer(metaclass=_abc_1.ABCMeta):
@@ -122,6 +148,37 @@ class BankServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_bank_pb2.TransferResponse, _abc.Awaitable[_bank_pb2.TransferResponse]]:
         """Moves money between two accounts of one currency as one change.
         Idempotent by (from_account_id, request_id).
+        """
+
+    @_abc_1.abstractmethod
+    def CalculateInterest(
+        self,
+        request: _bank_pb2.CalculateInterestRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bank_pb2.CalculateInterestResponse, _abc.Awaitable[_bank_pb2.CalculateInterestResponse]]:
+        """Posts a savings account's interest through a past day, at the account's owner branch
+        (any branch forwards it there); each day is posted once. Idempotent by
+        (account_id, request_id).
+        """
+
+    @_abc_1.abstractmethod
+    def ListTransactions(
+        self,
+        request: _bank_pb2.ListTransactionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bank_pb2.ListTransactionsResponse, _abc.Awaitable[_bank_pb2.ListTransactionsResponse]]:
+        """Lists every op that opened the account or changed its balance, oldest first, with
+        the running balance, a page at a time (AIP-158).
+        """
+
+    @_abc_1.abstractmethod
+    def GetStatement(
+        self,
+        request: _bank_pb2.GetStatementRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bank_pb2.GetStatementResponse, _abc.Awaitable[_bank_pb2.GetStatementResponse]]:
+        """The account's statement for a range of days: opening balance, entries, interest,
+        closing balance.
         """
 
 def add_BankServicer_to_server(servicer: BankServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

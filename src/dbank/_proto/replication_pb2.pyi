@@ -56,6 +56,9 @@ class OpBatch(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     OPS_FIELD_NUMBER: _builtins.int
+    LAMPORT_FIELD_NUMBER: _builtins.int
+    lamport: _builtins.int
+    """The sender's Lamport clock at sending, when it records a trace (0: none)."""
     @_builtins.property
     def ops(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
         """Canonical op bytes, in the sender's apply order."""
@@ -64,10 +67,11 @@ class OpBatch(_message.Message):
         self,
         *,
         ops: _abc.Iterable[_builtins.bytes] | None = ...,
+        lamport: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ops", b"ops"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lamport", b"lamport", "ops", b"ops"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -106,6 +110,9 @@ class ReplicateResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     APPLIED_FIELD_NUMBER: _builtins.int
+    LAMPORT_FIELD_NUMBER: _builtins.int
+    lamport: _builtins.int
+    """The receiver's Lamport clock at sending, when it records a trace (0: none)."""
     @_builtins.property
     def applied(self) -> _bank_pb2.VersionVector:
         """The receiver's durable version vector: first when the stream opens, then after each
@@ -116,10 +123,11 @@ class ReplicateResponse(_message.Message):
         self,
         *,
         applied: _bank_pb2.VersionVector | None = ...,
+        lamport: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "lamport", b"lamport"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

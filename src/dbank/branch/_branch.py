@@ -10,21 +10,35 @@ vector: the caller's next session token.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
 import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from dbank.branch._config import BranchConfig
+from dbank.branch._history import (
+    HistoryPage,
+    HistoryReader,
+    InterestResult,
+    OwnerCall,
+    StatementResult,
+)
 from dbank.branch._network import Network, NoPeers
 from dbank.branch._writer import Writer
 from dbank.ledger import (
     AccountRecord,
+    AlreadyPosted,
     BranchesUnreachable,
+    DayNotClosed,
     DepositCommand,
     EscrowShortfall,
     GrantCommand,
     HybridLogicalClock,
+    Interest,
+    InterestCommand,
+    InterestPosting,
     Internal,
     InvalidArgument,
     NothingToGrant,
@@ -32,20 +46,29 @@ from dbank.ledger import (
     OpenAccountCommand,
     OpId,
     Outcome,
+    PageToken,
     ReplicationHalted,
     SessionNotCovered,
+    StaleAccrual,
     TransferCommand,
+    Unavailable,
     VersionVector,
     WithdrawCommand,
 )
+from dbank.ledger.clock import day_start_hlc
 from dbank.ledger.codec import decode_op, encode_op
 from dbank.ledger.commands import check_id
+from dbank.ledger.history import bounded_page_size
+from dbank.ledger.interest import check_past, parse_rate, period_for, posted_already
 from dbank.ledger.ownership import owner_branch
+from dbank.ledger.statement import check_range
 from dbank.store import MemoryStore, SqliteStore, Store
 
 MAX_ACCOUNTS_PER_READ = 1000
 MAX_WAIT = 5.0
 """The longest any request waits on other branches (sessions, borrowing, confirmations)."""
+INTEREST_ATTEMPTS = 3
+"""How often the owner computes a posting again when another posting beat it to commit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +145,25 @@ class Branch:
         clock = HybridLogicalClock(_wall_ms, snapshot.last_hlc)
         writer = Writer(config.branch_id, snapshot.state, store, clock)
         writer.start()
-        return cls(config, store, writer)
+        branch = cls(config, store, writer)
+        if config.genesis is not None:
+            try:
+                await branch._apply_genesis(config.genesis)
+            except BaseException:
+                await branch.close()
+                raise
+        return branch
+
+    async def _apply_genesis(self, genesis: Op) -> None:
+        """Apply the bank's genesis op first of all; a store that holds another one
+        belongs to another bank."""
+        if not self.writer.state.has_applied(genesis):
+            await self.writer.apply_remote([genesis])
+        if await self.op(genesis.id) != genesis:
+            raise Unavailable(
+                f"branch {self.branch_id}: its store belongs to another bank (genesis differs)",
+                reason="GENESIS_MISMATCH",
+            )
 
     async def close(self) -> None:
         """Finish the writes already accepted, then release the store."""
@@ -381,6 +422,168 @@ class Branch:
             self.writer.halt(op.id.origin, reason)
             raise ReplicationHalted(reason, origin=str(op.id.origin))
 
+    # Interest, history and statements (DESIGN §6) ---------------------------------------
+
+    async def calculate_interest(
+        self, command: InterestCommand, context: RequestContext, at_owner: OwnerCall
+    ) -> InterestResult:
+        """Post a savings account's interest through ``command.as_of``, durably, once per
+        day: a day posted already returns its posting and adds nothing. Idempotent by
+        (account_id, request_id). Only the account's owner branch posts; another branch
+        forwards the request with ``at_owner`` and answers once its replica has the op.
+
+        Raises:
+            InvalidArgument: ``INVALID_AS_OF`` (today or later, or before the opening day).
+            AccountNotFound, WrongAccountType, RequestIdReused.
+            DayNotClosed: some branch may still write ops dated ``as_of`` or earlier.
+            Unavailable, StaleAccrual (retry).
+        """
+        await self.cover(context.session, context.budget)
+        check_past(command.as_of, _today())
+        owner = owner_branch(command.account_id, self.config.branch_ids)
+        if owner != self.branch_id:
+            op_id, session = await at_owner(owner, context.budget)
+            await self.cover(session, context.budget)
+            return await self._posting(command, op_id)
+        for _ in range(INTEREST_ATTEMPTS):
+            try:
+                outcome = await self.writer.submit(await self._accrued(command, context.budget))
+            except AlreadyPosted as done:
+                return await self._posting(command, done.posting.op_id)
+            except StaleAccrual:
+                continue  # another posting committed since the accrual was read
+            op_id = _op_id(outcome)
+            unconfirmed: list[int] = []
+            if context.wait_all:
+                unconfirmed = await self.network.confirm(op_id, context.budget)
+            return await self._posting(command, op_id, tuple(unconfirmed))
+        raise StaleAccrual(
+            f"account {command.account_id!r}: interest postings keep changing; retry",
+            account_id=command.account_id,
+        )
+
+    async def _accrued(self, command: InterestCommand, within: float) -> InterestCommand:
+        """``command`` with the interest it credits, read once every op of its days is
+        here; unchanged if the day is posted already (the writer answers that)."""
+        state = self.writer.state
+        record = state.account(command.account_id)
+        if posted_already(state.postings.get(command.account_id), command.as_of):
+            return command
+        # Refuse what no wait can mend (account type, a day before the opening) first.
+        period_for(record.type, record.opened_hlc, None, command.as_of)
+        await self._close_day(command.as_of, within)
+        # The last posting and the snapshot are read together, after the day closed.
+        state = self.writer.state
+        last = state.postings.get(command.account_id)
+        if posted_already(last, command.as_of):
+            return command
+        period = period_for(record.type, record.opened_hlc, last, command.as_of)
+        rate = parse_rate(command.annual_rate)
+        reader = HistoryReader(self._store)
+        accrual = await reader.accrual(command.account_id, period, rate, self.version_vector)
+        return dataclasses.replace(command, accrual=accrual)
+
+    async def _close_day(self, day: dt.date, within: float) -> None:
+        """Return once this replica holds every op dated ``day`` or earlier, from every
+        branch: each branch's ops come in seq order with rising HLCs, so once one of its
+        ops later than the end of ``day`` is here, all its earlier ones are too.
+
+        Raises:
+            DayNotClosed: naming the branches with no op here later than ``day``.
+        """
+        end = day_start_hlc(day + dt.timedelta(days=1))
+
+        async def open_branches() -> list[int]:
+            vector = self.version_vector
+            found = []
+            for branch in self.config.branch_ids:
+                if branch == self.branch_id:
+                    continue  # its clock is past the day: the day is over here
+                seq = vector[branch]
+                if seq == 0 or (await self.op(OpId(branch, seq))).hlc < end:
+                    found.append(branch)
+            return found
+
+        waiting = await open_branches()
+        if waiting:
+            vector = self.version_vector
+            await self.network.pull(VersionVector({b: vector[b] + 1 for b in waiting}), within)
+            waiting = await open_branches()
+        if waiting:
+            names = ",".join(str(b) for b in waiting)
+            raise DayNotClosed(
+                f"{day.isoformat()} is not closed: no op of branches {names} later than that"
+                " day has reached this branch yet, so ops of that day may still arrive; retry"
+                " once they have written",
+                branches=names,
+            )
+
+    async def _posting(
+        self, command: InterestCommand, op_id: OpId, unconfirmed: tuple[int, ...] = ()
+    ) -> InterestResult:
+        op = await self.op(op_id)
+        body = op.body
+        if not isinstance(body, Interest):
+            raise Internal(f"op {op_id} is not an interest posting")
+        posting = InterestPosting(body.through, op.id, body.amount, body.rate, body.day_balance)
+        posted_now = op.request_id == command.request_id
+        return InterestResult(
+            body.account_id, op.currency, posting, posted_now, self.version_vector, unconfirmed
+        )
+
+    async def list_transactions(
+        self, account_id: str, page_size: int, page_token: str, context: RequestContext
+    ) -> HistoryPage:
+        """One page of the account's history, oldest first, with the running balance. The
+        first page fixes a snapshot of this replica; the token carries it, so later pages
+        (at any branch, which first covers it) neither lose nor repeat an entry while
+        writes go on. AIP-158: ``page_size`` 0 means 100, at most 1000.
+
+        Raises:
+            InvalidArgument: ``INVALID_PAGE_SIZE``, ``INVALID_PAGE_TOKEN``.
+            AccountNotFound, SessionNotCovered.
+        """
+        check_id(account_id, field="account_id")
+        size = bounded_page_size(page_size)
+        token = PageToken.decode(page_token, account_id) if page_token else None
+        await self.cover(context.session, context.budget)
+        if token is not None:
+            await self.cover(token.snapshot, context.budget)
+        record = self.writer.state.account(account_id)
+        snapshot = token.snapshot if token is not None else self.version_vector
+        page = await HistoryReader(self._store).page(account_id, size, token, snapshot)
+        next_token = page.next_token.encode() if page.next_token is not None else ""
+        return HistoryPage(
+            account_id, record.currency, page.entries, next_token, self.version_vector
+        )
+
+    async def statement(
+        self, account_id: str, first_day: dt.date, last_day: dt.date, context: RequestContext
+    ) -> StatementResult:
+        """The account's statement for ``first_day`` to ``last_day`` (UTC, both included),
+        read from one state of this replica: closing = opening + the entries' changes.
+        Days not yet over may still gain entries from other branches.
+
+        Raises:
+            InvalidArgument: ``INVALID_DATE_RANGE``, ``RANGE_TOO_LARGE``.
+            AccountNotFound, SessionNotCovered.
+        """
+        check_id(account_id, field="account_id")
+        check_range(first_day, last_day)
+        await self.cover(context.session, context.budget)
+        state = self.writer.state
+        record = state.account(account_id)
+        balance, snapshot = state.balance(account_id), self.version_vector
+        reader = HistoryReader(self._store)
+        statement = await reader.statement(
+            account_id,
+            record.currency,
+            (first_day, last_day),
+            balance_now=balance,
+            snapshot=snapshot,
+        )
+        return StatementResult(statement, snapshot)
+
 
 def _op_id(outcome: Outcome) -> OpId:
     if outcome.op_id is None:
@@ -393,3 +596,8 @@ def _background(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
     # Best-effort work: a failure is logged by the network layer, not raised here.
     task.add_done_callback(lambda t: t.cancelled() or t.exception())
     return task
+
+
+def _today() -> dt.date:
+    """Today (UTC) by the wall clock the branch's HLC follows."""
+    return dt.datetime.fromtimestamp(_wall_ms() / 1000, tz=dt.UTC).date()

@@ -10,7 +10,12 @@ A bank file names every branch once, so that all branches read the same list::
     listen = "127.0.0.1:7002"
     data = "data/branch-2"
 
-Each branch's peers are the other entries' ``listen`` addresses.
+Each branch's peers are the other entries' ``listen`` addresses. A branch keeps its state in
+a SQLite file under ``data`` unless its entry names a Redis store instead::
+
+    [branches.3]
+    listen = "127.0.0.1:7003"
+    store = "redis://127.0.0.1:6390/0"
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydantic
+
+from dbank.ledger import Op, genesis_digest
+from dbank.store import RedisAddress, parse_redis_url
 
 
 class ConfigError(ValueError):
@@ -34,12 +42,24 @@ class BranchConfig:
     data_dir: where the branch's SQLite file lives; None keeps everything in memory
         (tests only: nothing survives a restart).
     peers: the other branches, id to ``HOST:PORT``.
+    store: the Redis that keeps the branch's state instead of a SQLite file.
+    unsafe_redis: use that Redis even if its settings can lose acknowledged writes.
+    genesis: the bank's genesis op (``dbank.ledger.genesis_op``), if it has one: applied
+        before anything else, and its digest must match every peer's.
     """
 
     branch_id: int
     listen: str = "127.0.0.1:0"
     data_dir: Path | None = None
     peers: dict[int, str] = field(default_factory=dict)
+    store: RedisAddress | None = None
+    unsafe_redis: bool = False
+    genesis: Op | None = None
+
+    @property
+    def genesis_digest(self) -> str:
+        """What this branch says in Hello: "" for a bank with no genesis op."""
+        return "" if self.genesis is None else genesis_digest(self.genesis)
 
     @property
     def branch_ids(self) -> list[int]:
@@ -61,6 +81,14 @@ def check_address(text: str, *, where: str) -> str:
     return text
 
 
+def check_store_url(text: str, *, where: str = "--store") -> RedisAddress:
+    """The Redis that ``redis://HOST:PORT/DB`` names."""
+    try:
+        return parse_redis_url(text)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
 def parse_peers(text: str, *, where: str = "--peers") -> dict[int, str]:
     """Parse ``1=HOST:PORT,3=HOST:PORT`` into ``{1: "HOST:PORT", 3: "HOST:PORT"}``."""
     peers: dict[int, str] = {}
@@ -79,6 +107,8 @@ class _BranchEntry(pydantic.BaseModel):
 
     listen: str
     data: Path | None = None
+    store: str | None = None
+    unsafe_redis: bool = False
 
 
 class _BankFile(pydantic.BaseModel):
@@ -114,9 +144,16 @@ def load_bank_file(path: Path, branch_id: int) -> BranchConfig:
     data = (
         entry.data if entry.data is None or entry.data.is_absolute() else path.parent / entry.data
     )
+    store = (
+        None
+        if entry.store is None
+        else check_store_url(entry.store, where=f"{path}: branches.{branch_id}.store")
+    )
     return BranchConfig(
         branch_id=branch_id,
         listen=entry.listen,
         data_dir=data,
         peers={i: b.listen for i, b in bank.branches.items() if i != branch_id},
+        store=store,
+        unsafe_redis=entry.unsafe_redis,
     )

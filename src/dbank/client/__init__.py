@@ -3,14 +3,26 @@
 from dbank.client._call import RetryPolicy
 from dbank.client._client import BankClient, WriteConcern, new_request_id
 from dbank.client._session import Session
-from dbank.client._types import Account, BalanceChange, TransferResult
+from dbank.client._types import (
+    Account,
+    AccountStatement,
+    BalanceChange,
+    InterestPosted,
+    Transaction,
+    TransactionPage,
+    TransferResult,
+)
 
 __all__ = [
     "Account",
+    "AccountStatement",
     "BalanceChange",
     "BankClient",
+    "InterestPosted",
     "RetryPolicy",
     "Session",
+    "Transaction",
+    "TransactionPage",
     "TransferResult",
     "WriteConcern",
     "new_request_id",

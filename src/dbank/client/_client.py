@@ -7,9 +7,10 @@ classes of ``dbank.ledger.errors`` (``InsufficientFunds``, ``AccountNotFound``, 
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -25,8 +26,16 @@ from dbank._wire import (
 )
 from dbank.client._call import RetryPolicy, call
 from dbank.client._session import Session
-from dbank.client._types import Account, BalanceChange, TransferResult
-from dbank.ledger import AccountType, OpId
+from dbank.client._types import (
+    Account,
+    AccountStatement,
+    BalanceChange,
+    InterestPosted,
+    Transaction,
+    TransactionPage,
+    TransferResult,
+)
+from dbank.ledger import AccountType, EntryKind, OpId
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -184,6 +193,104 @@ class BankClient:
             tuple(reply.unconfirmed_branches),
         )
 
+    async def calculate_interest(
+        self,
+        *,
+        account_id: str,
+        annual_rate: str,
+        as_of: dt.date,
+        request_id: str | None = None,
+    ) -> InterestPosted:
+        """Post a savings account's interest through ``as_of`` (a day before today, UTC) at
+        ``annual_rate`` percent a year, an exact decimal string such as ``"4.25"``. Each
+        day is posted once: asking again for a posted day returns its posting and adds
+        nothing. The account's owner branch posts it, whichever branch is asked.
+
+        Raises:
+            InvalidArgument, AccountNotFound, WrongAccountType, RequestIdReused,
+            DayNotClosed (retry later), Unavailable.
+        """
+        request_id = request_id or new_request_id()
+        request = pb.CalculateInterestRequest(
+            account_id=account_id,
+            annual_rate=annual_rate,
+            as_of=as_of.isoformat(),
+            request_id=request_id,
+        )
+        reply = await self._call(self._stub.CalculateInterest, request)
+        return InterestPosted(
+            reply.account_id,
+            reply.interest,
+            reply.currency,
+            dt.date.fromisoformat(reply.posted_through),
+            reply.annual_rate,
+            reply.day_balance,
+            _op_id(reply.op_id),
+            reply.posted_now,
+            request_id,
+            tuple(reply.unconfirmed_branches),
+        )
+
+    async def list_transactions(
+        self, *, account_id: str, page_size: int = 0, page_token: str = ""
+    ) -> TransactionPage:
+        """One page of the account's history, oldest first, with the running balance.
+        Pass the previous page's ``next_page_token`` for the next; a listing sees the
+        account as of its first page, so no entry is lost or repeated meanwhile.
+
+        Raises:
+            InvalidArgument (INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN), AccountNotFound.
+        """
+        request = pb.ListTransactionsRequest(
+            account_id=account_id, page_size=page_size, page_token=page_token
+        )
+        reply = await self._call(self._stub.ListTransactions, request)
+        return TransactionPage(
+            reply.account_id,
+            reply.currency,
+            tuple(_transaction(e) for e in reply.entries),
+            reply.next_page_token,
+        )
+
+    async def transactions(
+        self, *, account_id: str, page_size: int = 0
+    ) -> AsyncIterator[Transaction]:
+        """Every entry of the account's history, oldest first, page after page."""
+        token = ""
+        while True:
+            page = await self.list_transactions(
+                account_id=account_id, page_size=page_size, page_token=token
+            )
+            for transaction in page.transactions:
+                yield transaction
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def get_statement(
+        self, *, account_id: str, from_date: dt.date, to_date: dt.date
+    ) -> AccountStatement:
+        """The account's statement from ``from_date`` to ``to_date`` (UTC, both included):
+        opening balance, entries, interest, closing balance.
+
+        Raises:
+            InvalidArgument (INVALID_DATE_RANGE, RANGE_TOO_LARGE), AccountNotFound.
+        """
+        request = pb.GetStatementRequest(
+            account_id=account_id, from_date=from_date.isoformat(), to_date=to_date.isoformat()
+        )
+        reply = await self._call(self._stub.GetStatement, request)
+        return AccountStatement(
+            reply.account_id,
+            reply.currency,
+            dt.date.fromisoformat(reply.from_date),
+            dt.date.fromisoformat(reply.to_date),
+            reply.opening_balance,
+            tuple(_transaction(e) for e in reply.entries),
+            reply.interest,
+            reply.closing_balance,
+        )
+
     async def _call(self, method: Any, request: Any) -> Any:
         request.session.CopyFrom(vector_to_wire(self.session.token))
         if hasattr(request, "write_concern"):
@@ -220,4 +327,17 @@ def _account(value: pb.Account) -> Account:
         balance=value.balance,
         withdrawable_here=value.withdrawable_here,
         owner_branch=value.owner_branch,
+    )
+
+
+def _transaction(value: pb.Entry) -> Transaction:
+    return Transaction(
+        _op_id(value.op_id),
+        # The wire names are the domain names with a prefix (ENTRY_KIND_DEPOSIT).
+        EntryKind[pb.EntryKind.Name(value.kind).removeprefix("ENTRY_KIND_")],
+        value.amount,
+        value.balance,
+        value.time.ToDatetime(tzinfo=dt.UTC),
+        value.request_id,
+        value.counterparty,
     )

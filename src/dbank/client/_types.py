@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
-from dbank.ledger import AccountType, OpId
+from dbank.ledger import AccountType, EntryKind, OpId
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,3 +48,73 @@ class TransferResult:
     request_id: str
     unconfirmed_branches: tuple[int, ...] = ()
     """With ``WriteConcern.ALL``: branches that had not applied the write when it answered."""
+
+
+@dataclass(frozen=True, slots=True)
+class InterestPosted:
+    """The interest posting that covers the day asked for. Amounts are minor units.
+
+    Attributes:
+        interest: what the posting credited (0 is a posting too: its days are done).
+        posted_through: the last day it covers: the day asked for, or a later one if that
+            was posted already.
+        day_balance: the balance at the end of ``posted_through``, before the interest.
+        posted_now: False if the day was posted already by another request (nothing was
+            added).
+    """
+
+    account_id: str
+    interest: int
+    currency: str
+    posted_through: dt.date
+    annual_rate: str
+    day_balance: int
+    op_id: OpId
+    posted_now: bool
+    request_id: str
+    unconfirmed_branches: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """One entry of an account's history.
+
+    Attributes:
+        amount: the change to the balance, minor units, negative for money out.
+        balance: the balance right after it.
+        time: when it committed (UTC); its day is ``time.date()``.
+        counterparty: the other account of a transfer, else "".
+    """
+
+    op_id: OpId
+    kind: EntryKind
+    amount: int
+    balance: int
+    time: dt.datetime
+    request_id: str
+    counterparty: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionPage:
+    """A page of an account's history, oldest first; ``next_page_token`` is "" after the
+    last page."""
+
+    account_id: str
+    currency: str
+    transactions: tuple[Transaction, ...]
+    next_page_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountStatement:
+    """``closing_balance == opening_balance + sum(t.amount for t in transactions)``."""
+
+    account_id: str
+    currency: str
+    from_date: dt.date
+    to_date: dt.date
+    opening_balance: int
+    transactions: tuple[Transaction, ...]
+    interest: int
+    closing_balance: int

@@ -9,6 +9,7 @@ from dbank.ledger.commands import (
     DepositCommand,
     GrantCommand,
     IdempotencyKey,
+    InterestCommand,
     OpenAccountCommand,
     TransferCommand,
     WithdrawCommand,
@@ -22,6 +23,7 @@ from dbank.ledger.errors import (
     BalanceOverflow,
     BranchesUnreachable,
     CurrencyMismatch,
+    DayNotClosed,
     DbankError,
     DeadlineExceeded,
     FailedPrecondition,
@@ -35,11 +37,17 @@ from dbank.ledger.errors import (
     RequestInProgress,
     SessionNotCovered,
     Unavailable,
+    WrongAccountType,
 )
+from dbank.ledger.genesis import GENESIS_ID, escrow_shares, genesis_digest, genesis_op
+from dbank.ledger.history import Entry, EntryKind, PageToken, history_accounts
+from dbank.ledger.interest import Accrual, InterestPosting
 from dbank.ledger.ops import (
     AccountType,
     Deposit,
+    Genesis,
     Grant,
+    Interest,
     Op,
     OpBody,
     OpenAccount,
@@ -47,8 +55,9 @@ from dbank.ledger.ops import (
     Withdrawal,
 )
 from dbank.ledger.outcome import Outcome
-from dbank.ledger.planner import EscrowShortfall, NothingToGrant, plan
+from dbank.ledger.planner import AlreadyPosted, EscrowShortfall, NothingToGrant, StaleAccrual, plan
 from dbank.ledger.state import AccountRecord, LedgerState, StateDelta
+from dbank.ledger.statement import Statement
 from dbank.ledger.version_vector import OpId, VersionVector
 
 __all__ = [
@@ -57,22 +66,32 @@ __all__ = [
     "AccountNotFound",
     "AccountRecord",
     "AccountType",
+    "Accrual",
     "AlreadyExists",
+    "AlreadyPosted",
     "BalanceOverflow",
     "BranchesUnreachable",
     "Command",
     "CurrencyMismatch",
+    "DayNotClosed",
     "DbankError",
     "DeadlineExceeded",
     "Deposit",
     "DepositCommand",
+    "Entry",
+    "EntryKind",
     "EscrowShortfall",
     "FailedPrecondition",
+    "GENESIS_ID",
+    "Genesis",
     "Grant",
     "GrantCommand",
     "HybridLogicalClock",
     "IdempotencyKey",
     "InsufficientFunds",
+    "Interest",
+    "InterestCommand",
+    "InterestPosting",
     "Internal",
     "InvalidArgument",
     "InvariantViolation",
@@ -85,17 +104,25 @@ __all__ = [
     "OpenAccount",
     "OpenAccountCommand",
     "Outcome",
+    "PageToken",
     "ReplicationHalted",
     "RequestIdReused",
     "RequestInProgress",
     "SessionNotCovered",
+    "StaleAccrual",
     "StateDelta",
+    "Statement",
     "Transfer",
     "TransferCommand",
     "Unavailable",
     "VersionVector",
     "WithdrawCommand",
     "Withdrawal",
+    "WrongAccountType",
+    "escrow_shares",
     "fingerprint_of",
+    "genesis_digest",
+    "genesis_op",
+    "history_accounts",
     "plan",
 ]

@@ -39,3 +39,19 @@ def hlc_datetime(timestamp: int) -> dt.datetime:
     """The UTC wall time of an HLC timestamp (to the millisecond)."""
     seconds, millis = divmod(timestamp >> LOGICAL_BITS, 1000)
     return dt.datetime.fromtimestamp(seconds, tz=dt.UTC) + dt.timedelta(milliseconds=millis)
+
+
+def hlc_day(timestamp: int) -> dt.date:
+    """The UTC date of an HLC timestamp: an op's day (DESIGN §6)."""
+    return hlc_datetime(timestamp).date()
+
+
+def day_start_hlc(day: dt.date) -> int:
+    """The smallest HLC timestamp of ``day`` (UTC): every op of ``day`` is at or after it,
+    every op of an earlier day before it."""
+    midnight = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    millis = (midnight - _EPOCH) // dt.timedelta(milliseconds=1)
+    return millis << LOGICAL_BITS
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -6,6 +6,7 @@ Every replica stores and sends an op as the same bytes (compact positional JSON)
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from typing import Any
@@ -14,7 +15,9 @@ from dbank.ledger.errors import Internal
 from dbank.ledger.ops import (
     AccountType,
     Deposit,
+    Genesis,
     Grant,
+    Interest,
     Op,
     OpBody,
     OpenAccount,
@@ -30,6 +33,8 @@ _KINDS: dict[str, type[OpBody]] = {
     "withdrawal": Withdrawal,
     "transfer": Transfer,
     "grant": Grant,
+    "interest": Interest,
+    "genesis": Genesis,
 }
 _KIND_OF = {cls: kind for kind, cls in _KINDS.items()}
 _FIELD_TYPES: dict[type[OpBody], tuple[type, ...]] = {
@@ -38,6 +43,8 @@ _FIELD_TYPES: dict[type[OpBody], tuple[type, ...]] = {
     Withdrawal: (str, int),
     Transfer: (str, str, int),
     Grant: (str, int, int),
+    Interest: (str, int, dt.date, str, int),
+    Genesis: (str, AccountType, str, str, int, tuple),
 }
 
 
@@ -49,9 +56,7 @@ def encode_op(op: Op) -> bytes:
     """``[origin, seq, deps, hlc, request_id, currency, kind, *body fields]``: positional,
     so the bytes are canonical without sorting and cheap to make."""
     body = op.body
-    fields = [getattr(body, name) for name in body.__slots__]
-    if isinstance(body, OpenAccount):
-        fields[1] = body.type.value
+    fields = [_to_json(getattr(body, name)) for name in body.__slots__]
     return _dumps(
         [
             op.id.origin,
@@ -71,9 +76,7 @@ def decode_op(data: bytes) -> Op:
     try:
         origin, seq, deps, hlc, request_id, currency, kind, *fields = json.loads(data)
         cls = _KINDS[kind]
-        if cls is OpenAccount:
-            fields[1] = AccountType(fields[1])
-        _check_types(fields, _FIELD_TYPES[cls])
+        fields = _from_json(fields, _FIELD_TYPES[cls])
         return Op(
             id=OpId(int(origin), int(seq)),
             deps=VersionVector((int(o), int(s)) for o, s in deps),
@@ -86,13 +89,32 @@ def decode_op(data: bytes) -> Op:
         raise Internal(f"undecodable op: {exc}") from exc
 
 
-def _check_types(fields: list[Any], types: tuple[type, ...]) -> None:
+def _to_json(value: object) -> object:
+    if isinstance(value, AccountType):
+        return value.value
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return [list(pair) for pair in value]
+    return value
+
+
+def _from_json(fields: list[Any], types: tuple[type, ...]) -> list[Any]:
     if len(fields) != len(types):
         raise ValueError(f"expected {len(types)} body fields, got {len(fields)}")
+    decoded = []
     for value, expected in zip(fields, types, strict=True):
+        if expected is AccountType:
+            value = AccountType(value)
+        elif expected is dt.date and isinstance(value, str):
+            value = dt.date.fromisoformat(value)
+        elif expected is tuple and isinstance(value, list):
+            value = tuple((_integer(branch), _integer(amount)) for branch, amount in value)
         # bool is an int in Python, never an amount or a branch id here.
         if not isinstance(value, expected) or isinstance(value, bool):
             raise TypeError(f"body field {value!r} is not a {expected.__name__}")
+        decoded.append(value)
+    return decoded
 
 
 def op_digest(data: bytes) -> str:
@@ -129,3 +151,9 @@ def decode_outcome(data: bytes) -> Outcome:
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise Internal(f"undecodable outcome: {exc}") from exc
+
+
+def _integer(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{value!r} is not an integer")
+    return value

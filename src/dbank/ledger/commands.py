@@ -8,11 +8,23 @@ fingerprint is the same request.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
 from dbank.ledger.errors import InvalidArgument
-from dbank.ledger.ops import AccountType, Deposit, Grant, OpBody, OpenAccount, Transfer, Withdrawal
+from dbank.ledger.interest import Accrual, canonical_rate, parse_rate
+from dbank.ledger.ops import (
+    AccountType,
+    Deposit,
+    Genesis,
+    Grant,
+    Interest,
+    OpBody,
+    OpenAccount,
+    Transfer,
+    Withdrawal,
+)
 from dbank.money import check_amount, currency
 
 _ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -192,7 +204,48 @@ class GrantCommand:
         return f"Grant|{self.account_id}|{self.to_branch}|{self.shortfall}"
 
 
-Command = OpenAccountCommand | DepositCommand | WithdrawCommand | TransferCommand | GrantCommand
+@dataclass(frozen=True, slots=True)
+class InterestCommand:
+    """Post a savings account's interest through day ``as_of`` at ``annual_rate`` percent.
+
+    The owner branch computes ``accrual`` (the amount, from the account's history) before
+    it submits the command; the planner refuses an accrual whose starting posting is no
+    longer the account's last. ``rate`` is the canonical spelling of ``annual_rate``; only
+    it and ``as_of`` define the request (DESIGN §3), not the accrual.
+    """
+
+    account_id: str
+    annual_rate: str
+    as_of: dt.date
+    request_id: str
+    accrual: Accrual | None = None
+
+    def __post_init__(self) -> None:
+        check_id(self.account_id, field="account_id")
+        parse_rate(self.annual_rate)
+        check_request_id(self.request_id)
+
+    @property
+    def rate(self) -> str:
+        return canonical_rate(parse_rate(self.annual_rate))
+
+    @property
+    def key(self) -> IdempotencyKey:
+        return (self.account_id, self.request_id)
+
+    @property
+    def fingerprint(self) -> str:
+        return _interest_fingerprint(self.account_id, self.rate, self.as_of)
+
+
+Command = (
+    OpenAccountCommand
+    | DepositCommand
+    | WithdrawCommand
+    | TransferCommand
+    | GrantCommand
+    | InterestCommand
+)
 
 
 def fingerprint_of(body: OpBody) -> str:
@@ -209,3 +262,11 @@ def fingerprint_of(body: OpBody) -> str:
             return f"Transfer|{body.from_account_id}|{body.to_account_id}|{body.amount}"
         case Grant():
             return f"Grant|{body.account_id}|{body.to_branch}|{body.amount}"
+        case Interest():
+            return _interest_fingerprint(body.account_id, body.rate, body.through)
+        case Genesis():
+            return f"Genesis|{body.account_id}"
+
+
+def _interest_fingerprint(account_id: str, rate: str, through: dt.date) -> str:
+    return f"CalculateInterest|{account_id}|{rate}|{through.isoformat()}"

@@ -15,12 +15,15 @@ a raw gRPC error::
     ├── FailedPrecondition
     │   ├── InsufficientFunds    INSUFFICIENT_FUNDS: the write would overdraw the account
     │   ├── CurrencyMismatch     CURRENCY_MISMATCH: another currency than the account's
-    │   └── BalanceOverflow      BALANCE_OVERFLOW: a balance or escrow share would pass 2^63 - 1
+    │   ├── BalanceOverflow      BALANCE_OVERFLOW: a balance or escrow share would pass 2^63 - 1
+    │   └── WrongAccountType     WRONG_ACCOUNT_TYPE: interest on an account that is not savings
     ├── Aborted
     │   └── RequestInProgress    REQUEST_IN_PROGRESS: the same request id is being applied (retry)
     ├── Unavailable              UNAVAILABLE: a needed branch or the store cannot be reached (retry)
     │   ├── BranchesUnreachable  BRANCHES_UNREACHABLE: the write needs escrow from branches that
     │   │                        cannot be reached (metadata "branches")
+    │   ├── DayNotClosed         DAY_NOT_CLOSED: interest for a day that some branches may still
+    │   │                        write ops on (metadata "branches")
     │   └── SessionNotCovered    SESSION_NOT_COVERED: this replica has not yet seen the state the
     │                            session token names (metadata "missing")
     ├── DeadlineExceeded         DEADLINE_EXCEEDED: no answer within the caller's deadline (retry)
@@ -62,7 +65,8 @@ class InvalidArgument(DbankError):
 
     Reasons: INVALID_ARGUMENT, INVALID_AMOUNT, TOO_MANY_DECIMALS, UNKNOWN_CURRENCY,
     INVALID_ACCOUNT_ID, INVALID_OWNER, INVALID_ACCOUNT_TYPE, INVALID_REQUEST_ID, SAME_ACCOUNT,
-    TOO_MANY_ACCOUNTS.
+    TOO_MANY_ACCOUNTS, INVALID_RATE, INVALID_AS_OF, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
+    INVALID_DATE_RANGE, RANGE_TOO_LARGE.
     """
 
     reason = "INVALID_ARGUMENT"
@@ -122,6 +126,12 @@ class BalanceOverflow(FailedPrecondition):
     reason = "BALANCE_OVERFLOW"
 
 
+class WrongAccountType(FailedPrecondition):
+    """The request needs another type of account: interest applies to savings only."""
+
+    reason = "WRONG_ACCOUNT_TYPE"
+
+
 class Aborted(DbankError):
     """A concurrency conflict; the same request may be retried."""
 
@@ -154,6 +164,14 @@ class SessionNotCovered(Unavailable):
     ``metadata["missing"]`` lists the origin branches it lacks ops of."""
 
     reason = "SESSION_NOT_COVERED"
+
+
+class DayNotClosed(Unavailable):
+    """Interest for a day that is not closed yet: this branch has not seen, from every
+    branch, an op later than the end of that day, so ops of that day may still arrive;
+    ``metadata["branches"]`` lists the branches not yet seen past it, comma-separated."""
+
+    reason = "DAY_NOT_CLOSED"
 
 
 class DeadlineExceeded(DbankError):
@@ -197,11 +215,13 @@ ERROR_CLASSES: tuple[type[DbankError], ...] = (
     InsufficientFunds,
     CurrencyMismatch,
     BalanceOverflow,
+    WrongAccountType,
     Aborted,
     RequestInProgress,
     Unavailable,
     BranchesUnreachable,
     SessionNotCovered,
+    DayNotClosed,
     DeadlineExceeded,
     Internal,
     InvariantViolation,

@@ -7,6 +7,7 @@ units and always positive.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import dataclass
 
@@ -64,7 +65,52 @@ class Grant:
     to_branch: int
 
 
-OpBody = OpenAccount | Deposit | Withdrawal | Transfer | Grant
+@dataclass(frozen=True, slots=True)
+class Interest:
+    """Credits a savings account's interest for every day up to ``through`` not yet posted,
+    in the origin's escrow share; only the account's owner branch originates it (DESIGN §6).
+
+    Attributes:
+        amount: the interest in minor units, >= 0: a posting of nothing still marks its
+            days as posted, so that no later call posts them again.
+        through: the last day (UTC) the posting covers.
+        rate: the annual rate in percent, as a canonical decimal string ("4.25").
+        day_balance: the balance at the end of ``through``, before this interest: where
+            the next posting starts.
+    """
+
+    account_id: str
+    amount: int
+    through: dt.date
+    rate: str
+    day_balance: int
+
+
+@dataclass(frozen=True, slots=True)
+class Genesis:
+    """Opens an account with each branch's share of its opening balance already in escrow:
+    the bank's first op (origin 0, seq 1, no deps), made from a scenario file before any
+    branch starts and byte-identical at every branch (DESIGN §2).
+
+    Attributes:
+        owner_branch: the branch that owns the account id (``owner_branch``), fixed here
+            because origin 0 is no branch.
+        shares: ``(branch id, amount)`` pairs in branch id order, every amount > 0.
+    """
+
+    account_id: str
+    type: AccountType
+    currency: str
+    owner: str
+    owner_branch: int
+    shares: tuple[tuple[int, int], ...]
+
+    @property
+    def amount(self) -> int:
+        return sum(amount for _, amount in self.shares)
+
+
+OpBody = OpenAccount | Deposit | Withdrawal | Transfer | Grant | Interest | Genesis
 
 
 @dataclass(frozen=True, slots=True)

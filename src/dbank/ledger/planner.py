@@ -13,6 +13,7 @@ from dbank.ledger.commands import (
     Command,
     DepositCommand,
     GrantCommand,
+    InterestCommand,
     OpenAccountCommand,
     TransferCommand,
     WithdrawCommand,
@@ -24,7 +25,8 @@ from dbank.ledger.errors import (
     CurrencyMismatch,
     InsufficientFunds,
 )
-from dbank.ledger.ops import Deposit, Grant, OpBody, OpenAccount, Transfer, Withdrawal
+from dbank.ledger.interest import InterestPosting, period_for, posted_already
+from dbank.ledger.ops import Deposit, Grant, Interest, OpBody, OpenAccount, Transfer, Withdrawal
 from dbank.ledger.state import AccountRecord, LedgerState
 from dbank.money import MAX_AMOUNT, currency, format_amount
 
@@ -53,6 +55,24 @@ class NothingToGrant(Aborted):
     reason = "NOTHING_TO_GRANT"
 
 
+class AlreadyPosted(Aborted):
+    """The account's interest is posted through the day asked already: the answer is that
+    posting, and nothing is stored (so the request id stays unused)."""
+
+    reason = "ALREADY_POSTED"
+
+    def __init__(self, posting: InterestPosting) -> None:
+        super().__init__(f"interest is posted through {posting.through.isoformat()} already")
+        self.posting = posting
+
+
+class StaleAccrual(Aborted):
+    """The interest was computed from a posting that is no longer the account's last
+    (another posting committed meanwhile): compute again. Retrying is safe."""
+
+    reason = "INTEREST_CONFLICT"
+
+
 def plan(
     state: LedgerState,
     command: Command,
@@ -73,6 +93,9 @@ def plan(
         BalanceOverflow: the definite outcome of the request.
         EscrowShortfall: this branch's share does not cover the debit.
         NothingToGrant: a grant of nothing.
+        WrongAccountType, InvalidArgument: interest on an account or day that has none.
+        AlreadyPosted: the interest asked for is posted already.
+        StaleAccrual: the interest was computed from a posting that is not the last.
     """
     debit = _Debit(state, branch, final, reserved or {})
     match command:
@@ -113,6 +136,27 @@ def plan(
                     f"no escrow of {command.account_id!r} to spare", account_id=account.account_id
                 )
             return account.currency, Grant(command.account_id, amount, command.to_branch)
+        case InterestCommand():
+            account = state.account(command.account_id)
+            return account.currency, _interest(state, account, command)
+
+
+def _interest(state: LedgerState, account: AccountRecord, command: InterestCommand) -> Interest:
+    last = state.postings.get(account.account_id)
+    done = posted_already(last, command.as_of)
+    if done is not None:
+        raise AlreadyPosted(done)
+    period = period_for(account.type, account.opened_hlc, last, command.as_of)
+    accrual = command.accrual
+    if accrual is None or accrual.after != period.after:
+        raise StaleAccrual(
+            f"account {account.account_id!r}: interest was posted meanwhile; retry",
+            account_id=account.account_id,
+        )
+    _check_credit(state, account, accrual.amount)
+    return Interest(
+        account.account_id, accrual.amount, command.as_of, command.rate, accrual.day_balance
+    )
 
 
 def _account(state: LedgerState, account_id: str, currency: str) -> AccountRecord:

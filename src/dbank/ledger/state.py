@@ -1,33 +1,41 @@
 """The replicated state of the bank: accounts and the escrow share of every branch.
 
 For every account ``a`` and branch ``b`` a replica keeps ``rights[a, b]``, the part of
-``a``'s balance that ``b`` may spend; ``balance(a)`` is their sum. ``apply`` is the only way
-the state changes, and it refuses (``InvariantViolation``) any op that would take a share
-below zero or past 2^63 - 1, or that arrives out of causal order, before changing anything.
+``a``'s balance that ``b`` may spend; ``balance(a)`` is their sum; and for every savings
+account its last interest posting. ``apply`` is the only way the state changes, and it
+refuses (``InvariantViolation``) any op that would take a share below zero or past
+2^63 - 1, post interest for a day posted already, or that arrives out of causal order,
+before changing anything.
 """
 
 from __future__ import annotations
 
 from collections import ChainMap
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from dbank.ledger.errors import AccountNotFound, InvariantViolation
+from dbank.ledger.interest import InterestPosting
 from dbank.ledger.ops import (
     AccountType,
     Deposit,
+    Genesis,
     Grant,
+    Interest,
     Op,
     OpenAccount,
     Transfer,
     Withdrawal,
 )
-from dbank.ledger.version_vector import VersionVector
+from dbank.ledger.version_vector import OpId, VersionVector
 from dbank.money import MAX_AMOUNT
 
 K = TypeVar("K")
 V = TypeVar("V")
+
+GENESIS_ORIGIN = 0
+"""The origin of the genesis op: no branch (branch ids are positive)."""
 
 RightsKey = tuple[str, int]
 """``(account_id, branch_id)``."""
@@ -52,6 +60,8 @@ class StateDelta:
     accounts: Mapping[str, AccountRecord]
     rights: Mapping[RightsKey, int]
     applied: Mapping[int, int]
+    postings: Mapping[str, InterestPosting] = field(default_factory=dict)
+    """Each account's last interest posting, where a posting replaced it."""
 
 
 class LedgerState:
@@ -67,10 +77,15 @@ class LedgerState:
         rights: MutableMapping[RightsKey, int] | None = None,
         applied: MutableMapping[int, int] | None = None,
         balances: MutableMapping[str, int] | None = None,
+        postings: MutableMapping[str, InterestPosting] | None = None,
     ) -> None:
         self.accounts: MutableMapping[str, AccountRecord] = accounts if accounts is not None else {}
         self.rights: MutableMapping[RightsKey, int] = rights if rights is not None else {}
         self.applied: MutableMapping[int, int] = applied if applied is not None else {}
+        # The last interest posting of each account that has one.
+        self.postings: MutableMapping[str, InterestPosting] = (
+            postings if postings is not None else {}
+        )
         if balances is None:
             balances = {}
             for (account_id, _), amount in self.rights.items():
@@ -128,6 +143,21 @@ class LedgerState:
                 body.account_id, body.type, body.currency, body.owner, op.id.origin, op.hlc
             )
             self.balances[body.account_id] = 0
+        elif isinstance(op.body, Genesis):
+            genesis = op.body
+            self.accounts[genesis.account_id] = AccountRecord(
+                genesis.account_id,
+                genesis.type,
+                genesis.currency,
+                genesis.owner,
+                genesis.owner_branch,
+                op.hlc,
+            )
+        elif isinstance(op.body, Interest):
+            posted = op.body
+            self.postings[posted.account_id] = InterestPosting(
+                posted.through, op.id, posted.amount, posted.rate, posted.day_balance
+            )
         self.applied[op.id.origin] = op.id.seq
         return True
 
@@ -154,20 +184,46 @@ class LedgerState:
                     ((body.account_id, origin), -body.amount),
                     ((body.account_id, body.to_branch), body.amount),
                 ]
-        if not isinstance(body, OpenAccount):
-            self._check_movement(op, body.amount)
+            case Interest():
+                self._check_interest(op, body)
+                changes = [((body.account_id, origin), body.amount)] if body.amount else []
+            case Genesis():
+                self._check_genesis(op, body)
+                changes = [((body.account_id, branch), amount) for branch, amount in body.shares]
+        if not isinstance(body, OpenAccount | Genesis):
+            # A posting of no interest still marks its days as posted.
+            self._check_movement(op, body.amount, least=0 if isinstance(body, Interest) else 1)
         self._check_bounds(op, changes)
         return changes
 
-    def _check_movement(self, op: Op, amount: int) -> None:
-        if amount <= 0:
-            raise InvariantViolation(f"op {op.id} moves a non-positive amount")
+    def _check_movement(self, op: Op, amount: int, least: int = 1) -> None:
+        if amount < least:
+            raise InvariantViolation(f"op {op.id} moves an amount below {least}")
         for account_id in op.accounts():
             record = self.accounts.get(account_id)
             if record is None or record.currency != op.currency:
                 raise InvariantViolation(
                     f"op {op.id} names unknown {op.currency} account {account_id!r}"
                 )
+
+    def _check_genesis(self, op: Op, body: Genesis) -> None:
+        if op.id != OpId(GENESIS_ORIGIN, 1) or op.deps:
+            raise InvariantViolation(f"op {op.id} is a genesis op but not the bank's first")
+        if body.account_id in self.accounts:
+            raise InvariantViolation(f"op {op.id} opens {body.account_id!r} again")
+        branches = [branch for branch, _ in body.shares]
+        if branches != sorted(set(branches)) or any(b <= 0 or a <= 0 for b, a in body.shares):
+            raise InvariantViolation(f"op {op.id} has malformed shares {body.shares}")
+
+    def _check_interest(self, op: Op, body: Interest) -> None:
+        record = self.accounts.get(body.account_id)
+        if record is not None and record.type is not AccountType.SAVINGS:
+            raise InvariantViolation(f"op {op.id} posts interest on a {record.type.value} account")
+        last = self.postings.get(body.account_id)
+        if last is not None and body.through <= last.through:
+            raise InvariantViolation(f"op {op.id} posts interest through {last.through} again")
+        if body.day_balance < 0:
+            raise InvariantViolation(f"op {op.id} has a negative day balance")
 
     def _check_bounds(self, op: Op, changes: list[tuple[RightsKey, int]]) -> None:
         rights: dict[RightsKey, int] = {}
@@ -193,6 +249,7 @@ class LedgerState:
             ChainMap({}, self.rights),
             ChainMap({}, self.applied),
             ChainMap({}, self.balances),
+            ChainMap({}, self.postings),
         )
 
     def delta(self) -> StateDelta:
@@ -201,6 +258,7 @@ class LedgerState:
             _own(self.accounts),
             _own(self.rights),
             _own(self.applied),
+            _own(self.postings),
         )
 
     def absorb(self, child: LedgerState) -> None:
@@ -209,6 +267,7 @@ class LedgerState:
         self.rights.update(_own(child.rights))
         self.applied.update(_own(child.applied))
         self.balances.update(_own(child.balances))
+        self.postings.update(_own(child.postings))
 
 
 def _own(mapping: Mapping[K, V]) -> dict[K, V]:

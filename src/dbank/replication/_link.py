@@ -47,7 +47,6 @@ class OutboundLink:
         self,
         branch: Branch,
         peer: Peer,
-        genesis_digest: str = "",
         on_change: Callable[[], None] = lambda: None,
     ) -> None:
         self.peer = peer
@@ -57,7 +56,6 @@ class OutboundLink:
         self.attempted = asyncio.Event()
         """Set once the first connection attempt has succeeded or failed."""
         self._branch = branch
-        self._genesis_digest = genesis_digest
 
     @property
     def connected(self) -> bool:
@@ -97,7 +95,7 @@ class OutboundLink:
     async def _stream(self) -> None:
         me = self._branch.branch_id
         outbox: asyncio.Queue[pb.ReplicateRequest] = asyncio.Queue()
-        hello = pb.Hello(branch_id=me, genesis_digest=self._genesis_digest)
+        hello = pb.Hello(branch_id=me, genesis_digest=self._branch.config.genesis_digest)
         outbox.put_nowait(pb.ReplicateRequest(hello=hello))
         call = self.peer.replication.Replicate(_drain(outbox))
         replies = call.__aiter__()

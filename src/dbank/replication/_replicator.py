@@ -40,7 +40,6 @@ class Replicator:
     def __init__(
         self,
         branch: Branch,
-        genesis_digest: str = "",
         on_links_changed: Callable[[], None] = lambda: None,
     ) -> None:
         self._branch = branch
@@ -49,7 +48,7 @@ class Replicator:
             for peer_id, address in sorted(branch.config.peers.items())
         }
         self.links = {
-            peer_id: OutboundLink(branch, peer, genesis_digest, on_links_changed)
+            peer_id: OutboundLink(branch, peer, on_links_changed)
             for peer_id, peer in self._peers.items()
         }
         self.inbound = InboundStreams()

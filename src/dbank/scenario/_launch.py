@@ -38,6 +38,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dbank.branch import BranchConfig
+from dbank.ledger import Op
 from dbank.server import BranchServer
 from dbank.server._branch_server import REPLICATION_SERVICE
 
@@ -73,9 +74,11 @@ class RunError(Exception):
         self.exit_status = exit_status
 
 
-def bank_configs(branch_ids: Iterable[int], data_dir: Path) -> list[BranchConfig]:
+def bank_configs(
+    branch_ids: Iterable[int], data_dir: Path, genesis: Op | None = None
+) -> list[BranchConfig]:
     """One configuration per branch: a free loopback port each, the store in ``data_dir``
-    (``branch-ID.sqlite3``), and every other branch as a peer."""
+    (``branch-ID.sqlite3``), every other branch as a peer, and the bank's genesis op."""
     ids = sorted(branch_ids)
     addresses = {i: f"{HOST}:{port}" for i, port in zip(ids, free_ports(len(ids)), strict=True)}
     return [
@@ -84,6 +87,7 @@ def bank_configs(branch_ids: Iterable[int], data_dir: Path) -> list[BranchConfig
             listen=addresses[i],
             data_dir=data_dir,
             peers={j: address for j, address in addresses.items() if j != i},
+            genesis=genesis,
         )
         for i in ids
     ]

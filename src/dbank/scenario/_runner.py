@@ -5,11 +5,10 @@ in this process's event loop), each on a free loopback port with its own SQLite 
 a temporary directory or in ``data_dir``. Once every branch's replication streams to all
 of its peers are up:
 
-1. The shared account is opened (through any branch: the request goes to the id's owner
-   branch), and every branch is credited its even share of the opening balance by a
-   deposit made at that branch (the remainder one unit each to the lowest ids), so that
-   each branch holds its share in escrow. DESIGN §2 plans a genesis op for this; these
-   deposits are the runner's interim way, and they are not events of the scenario.
+1. The shared account exists from the start: it is the bank's genesis op (DESIGN §2),
+   made from the file before any branch starts and applied by every branch first, which
+   opens it with each branch's even share of the opening balance in escrow (the
+   remainder one unit each to the lowest ids).
 2. The customers' events run one after another in input order, each at its own branch,
    all clients sharing one ``Session`` and the default ``WriteConcern.ALL``: every event
    sees every earlier one, wherever it ran. A withdraw refused with ``InsufficientFunds``
@@ -27,11 +26,11 @@ import os
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from dbank.client import BankClient, Session
-from dbank.ledger import InsufficientFunds
+from dbank.ledger import InsufficientFunds, genesis_op
 from dbank.scenario._launch import (
     ForkedBranches,
     InProcessBranches,
@@ -42,7 +41,7 @@ from dbank.scenario._launch import (
 from dbank.scenario._results import EventResult
 from dbank.scenario._scenario import Event, Interface, Scenario
 
-__all__ = ["ACCOUNT_ID", "CURRENCY", "escrow_shares", "run_scenario"]
+__all__ = ["ACCOUNT_ID", "CURRENCY", "run_scenario"]
 
 ACCOUNT_ID = "account"
 ACCOUNT_OWNER = "customers"
@@ -93,8 +92,15 @@ def run_scenario(
         KeyboardInterrupt: SIGINT, once every branch is stopped.
     """
     say = echo or _quiet
+    genesis = genesis_op(
+        account_id=ACCOUNT_ID,
+        currency=CURRENCY,
+        owner=ACCOUNT_OWNER,
+        balance=scenario.opening_balance,
+        branch_ids=scenario.branches,
+    )
     with _bank_directory(data_dir, len(scenario.branches)) as directory:
-        configs = bank_configs(scenario.branches, directory)
+        configs = bank_configs(scenario.branches, directory, genesis)
         if in_process:
             return asyncio.run(_run(InProcessBranches(configs), scenario, say))
         branches = ForkedBranches.fork(configs)
@@ -104,13 +110,6 @@ def run_scenario(
             return asyncio.run(_run(branches, scenario, say))
         finally:
             branches.kill()  # only what a second Ctrl-C cut short is left by now
-
-
-def escrow_shares(total: int, branch_ids: Iterable[int]) -> dict[int, int]:
-    """``total`` split evenly over the branches, the remainder one each to the lowest ids."""
-    ids = sorted(branch_ids)
-    share, rest = divmod(total, len(ids))
-    return {branch_id: share + 1 if rank < rest else share for rank, branch_id in enumerate(ids)}
 
 
 def _quiet(line: str) -> None:
@@ -216,8 +215,6 @@ async def _play(scenario: Scenario, addresses: Mapping[int, str], say: Echo) -> 
         for i, address in addresses.items()
     }
     try:
-        await _open_account(scenario, clients)
-        say(f"opened {ACCOUNT_ID!r} with {scenario.opening_balance} {CURRENCY} in escrow")
         results = []
         for number, event in enumerate(scenario.events, 1):
             result = await _perform(clients[event.branch], event)
@@ -226,19 +223,6 @@ async def _play(scenario: Scenario, addresses: Mapping[int, str], say: Echo) -> 
         return results
     finally:
         await asyncio.gather(*(client.close() for client in clients.values()))
-
-
-async def _open_account(scenario: Scenario, clients: Mapping[int, BankClient]) -> None:
-    first = clients[scenario.branches[0]]
-    await first.create_account(account_id=ACCOUNT_ID, owner=ACCOUNT_OWNER, currency=CURRENCY)
-    shares = escrow_shares(scenario.opening_balance, scenario.branches)
-    await asyncio.gather(
-        *(
-            clients[branch_id].deposit(account_id=ACCOUNT_ID, amount=amount)
-            for branch_id, amount in shares.items()
-            if amount > 0
-        )
-    )
 
 
 async def _perform(client: BankClient, event: Event) -> EventResult:

@@ -11,7 +11,9 @@ from dbank._proto import bank_pb2 as pb
 from dbank._proto import bank_pb2_grpc
 from dbank._wire import vector_to_wire
 from dbank.branch import Branch
+from dbank.ledger import OpId, VersionVector
 from dbank.server import _convert as convert
+from dbank.server._forward import interest_at_owner
 
 
 class BankServicer(bank_pb2_grpc.BankServicer):
@@ -74,3 +76,36 @@ class BankServicer(bank_pb2_grpc.BankServicer):
             convert.transfer_command(request), convert.write_context(request, context)
         )
         return convert.transfer_response(result)
+
+    async def CalculateInterest(
+        self, request: pb.CalculateInterestRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CalculateInterestResponse:
+        command = convert.interest_command(request)
+
+        async def at_owner(owner: int, within: float) -> tuple[OpId, VersionVector]:
+            return await interest_at_owner(self._branch.config.peers[owner], request, within)
+
+        result = await self._branch.calculate_interest(
+            command, convert.write_context(request, context), at_owner
+        )
+        return convert.interest_response(result)
+
+    async def ListTransactions(
+        self, request: pb.ListTransactionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListTransactionsResponse:
+        page = await self._branch.list_transactions(
+            request.account_id,
+            request.page_size,
+            request.page_token,
+            convert.read_context(request, context),
+        )
+        return convert.list_transactions_response(page)
+
+    async def GetStatement(
+        self, request: pb.GetStatementRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetStatementResponse:
+        first_day, last_day = convert.statement_days(request)
+        result = await self._branch.statement(
+            request.account_id, first_day, last_day, convert.read_context(request, context)
+        )
+        return convert.statement_response(result)

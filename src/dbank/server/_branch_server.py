@@ -18,6 +18,7 @@ from dbank.replication import Replicator
 from dbank.server._bank_servicer import BankServicer
 from dbank.server._interceptors import ErrorInterceptor
 from dbank.server._replication_servicer import ReplicationServicer
+from dbank.store import RedisLease, RedisStore
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ class BranchServer:
         self._replication = replication
         self._server = server
         self._health = health
+        self.lease_lost = asyncio.Event()
+        self._lease_keeper: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(cls, config: BranchConfig) -> BranchServer:
@@ -53,7 +56,8 @@ class BranchServer:
         Raises:
             Unavailable: the store cannot be opened or the address cannot be bound.
         """
-        branch = await Branch.open(config)
+        store = await _open_store(config)
+        branch = await Branch.open(config, store)
         health_servicer = health.aio.HealthServicer()
         replicator = Replicator(
             branch, on_links_changed=lambda: _report_links(health_servicer, replicator)
@@ -79,16 +83,55 @@ class BranchServer:
             await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
         _report_links(health_servicer, replicator)
         host = config.listen.rsplit(":", 1)[0]
-        return cls(branch, replicator, replication, server, health_servicer, f"{host}:{port}")
+        made = cls(branch, replicator, replication, server, health_servicer, f"{host}:{port}")
+        if isinstance(store, RedisStore) and store.lease.token is not None:
+            made._keep_lease(store.lease)
+        return made
+
+    def _keep_lease(self, lease: RedisLease) -> None:
+        """Renew the replication lease; if it is lost, say so and have the process stop
+        (its commits are fenced from then on, DESIGN section 7)."""
+
+        async def keep() -> None:
+            await lease.keep()
+            log.critical("branch %d lost its replication lease; stopping", self.branch.branch_id)
+            self.lease_lost.set()
+
+        self._lease_keeper = asyncio.create_task(keep(), name="replication-lease")
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Stop taking requests, let those in flight finish, close the links and the
         store."""
+        if self._lease_keeper is not None:
+            self._lease_keeper.cancel()
         await self._health.enter_graceful_shutdown()
         self._replication.close()
         await self._server.stop(grace)
         await self.replicator.close()
         await self.branch.close()
+
+
+async def _open_store(config: BranchConfig) -> RedisStore | None:
+    """The branch's Redis store, if it has one (else the branch opens its SQLite file
+    itself), holding the replication lease if the bank has other branches. A bank of one
+    branch replicates nothing: several processes may serve it from one Redis at once.
+
+    Raises:
+        StoreUnusable: Redis cannot be reached, can lose writes (unless
+            ``config.unsafe_redis``), or another process serves the branch from it.
+    """
+    if config.store is None:
+        return None
+    store = await RedisStore.open(
+        config.store, branch_id=config.branch_id, unsafe=config.unsafe_redis
+    )
+    try:
+        if config.peers:
+            await store.lease.take()
+    except BaseException:
+        await store.close()
+        raise
+    return store
 
 
 def _report_links(health_servicer: health.aio.HealthServicer, replicator: Replicator) -> None:
@@ -126,6 +169,11 @@ async def serve_until_signalled(
         loop.add_signal_handler(signum, stop.set)
     server = await BranchServer.start(config)
     on_ready(server)
-    await stop.wait()
+    waits = [asyncio.create_task(stop.wait()), asyncio.create_task(server.lease_lost.wait())]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for wait in waits:
+        wait.cancel()
     log.info("branch %d shutting down", config.branch_id)
     await server.stop()
+    if server.lease_lost.is_set():
+        raise Unavailable(f"branch {config.branch_id} lost its replication lease; it stopped")

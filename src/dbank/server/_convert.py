@@ -3,9 +3,11 @@ replies. A malformed field raises ``InvalidArgument`` naming it."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Protocol
 
 import grpc
+from google.protobuf import timestamp_pb2
 
 from dbank._proto import bank_pb2 as pb
 from dbank._wire import (
@@ -16,14 +18,19 @@ from dbank._wire import (
 )
 from dbank.branch import AccountView, RequestContext, WriteResult
 from dbank.branch._branch import MAX_WAIT
+from dbank.branch._history import HistoryPage, InterestResult, StatementResult
 from dbank.ledger import (
     DepositCommand,
+    Entry,
+    InterestCommand,
     InvalidArgument,
     OpenAccountCommand,
     OpId,
     TransferCommand,
     WithdrawCommand,
 )
+from dbank.ledger.clock import LOGICAL_BITS
+from dbank.ledger.interest import parse_day
 from dbank.money import DEFAULT_CURRENCY, currency
 
 
@@ -148,4 +155,79 @@ def transfer_response(result: WriteResult) -> pb.TransferResponse:
         op_id=op_id(result.op_id),
         session=vector_to_wire(result.session),
         unconfirmed_branches=result.unconfirmed,
+    )
+
+
+# Interest, history and statements ------------------------------------------------------
+
+
+def interest_command(request: pb.CalculateInterestRequest) -> InterestCommand:
+    return InterestCommand(
+        account_id=request.account_id,
+        annual_rate=request.annual_rate,
+        as_of=parse_day(request.as_of, field="as_of"),
+        request_id=request.request_id,
+    )
+
+
+def interest_response(result: InterestResult) -> pb.CalculateInterestResponse:
+    posting = result.posting
+    return pb.CalculateInterestResponse(
+        account_id=result.account_id,
+        interest=posting.amount,
+        currency=result.currency,
+        posted_through=posting.through.isoformat(),
+        annual_rate=posting.rate,
+        day_balance=posting.day_balance,
+        op_id=op_id(posting.op_id),
+        posted_now=result.posted_now,
+        session=vector_to_wire(result.session),
+        unconfirmed_branches=result.unconfirmed,
+    )
+
+
+def statement_days(request: pb.GetStatementRequest) -> tuple[dt.date, dt.date]:
+    return (
+        parse_day(request.from_date, field="from_date", reason="INVALID_DATE_RANGE"),
+        parse_day(request.to_date, field="to_date", reason="INVALID_DATE_RANGE"),
+    )
+
+
+def entry(value: Entry) -> pb.Entry:
+    time = timestamp_pb2.Timestamp()
+    time.FromMilliseconds(value.hlc >> LOGICAL_BITS)
+    return pb.Entry(
+        op_id=op_id(value.op_id),
+        # The wire names are the domain names with a prefix (ENTRY_KIND_DEPOSIT).
+        kind=pb.EntryKind.Value(f"ENTRY_KIND_{value.kind.name}"),
+        amount=value.change,
+        balance=value.balance,
+        time=time,
+        request_id=value.request_id,
+        counterparty=value.counterparty,
+    )
+
+
+def list_transactions_response(page: HistoryPage) -> pb.ListTransactionsResponse:
+    return pb.ListTransactionsResponse(
+        account_id=page.account_id,
+        currency=page.currency,
+        entries=[entry(e) for e in page.entries],
+        next_page_token=page.next_page_token,
+        session=vector_to_wire(page.session),
+    )
+
+
+def statement_response(result: StatementResult) -> pb.GetStatementResponse:
+    statement = result.statement
+    return pb.GetStatementResponse(
+        account_id=statement.account_id,
+        currency=statement.currency,
+        from_date=statement.first_day.isoformat(),
+        to_date=statement.last_day.isoformat(),
+        opening_balance=statement.opening_balance,
+        entries=[entry(e) for e in statement.entries],
+        interest=statement.interest,
+        closing_balance=statement.closing_balance,
+        session=vector_to_wire(result.session),
     )

@@ -38,11 +38,9 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
         self,
         branch: Branch,
         inbound: InboundStreams | None = None,
-        genesis_digest: str = "",
     ) -> None:
         self._branch = branch
         self._inbound = inbound if inbound is not None else InboundStreams()
-        self._genesis_digest = genesis_digest
         self._streams: set[asyncio.Queue[pb.ReplicateRequest | None]] = set()
         self._closing = False
 
@@ -79,7 +77,7 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
                 raise InvalidArgument("a replication stream starts with a Hello")
             peer_id = first.hello.branch_id
             self._check_peer(peer_id)
-            if first.hello.genesis_digest != self._genesis_digest:
+            if first.hello.genesis_digest != self._branch.config.genesis_digest:
                 raise Unavailable(
                     f"branch {peer_id} belongs to another bank (genesis differs)",
                     reason="GENESIS_MISMATCH",

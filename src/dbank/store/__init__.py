@@ -1,7 +1,25 @@
 """Durable storage of a branch: one ``Store`` protocol, a backend per module."""
 
 from dbank.store._base import Commit, Snapshot, Store
+from dbank.store._errors import LeaseLost, StoreConflict, StoreUnusable, UnsafeSettings
 from dbank.store._memory import MemoryStore
+from dbank.store._redis import RedisStore
+from dbank.store._redis_lease import RedisLease
+from dbank.store._redis_url import RedisAddress, parse_redis_url
 from dbank.store._sqlite import SqliteStore
 
-__all__ = ["Commit", "MemoryStore", "Snapshot", "SqliteStore", "Store"]
+__all__ = [
+    "Commit",
+    "LeaseLost",
+    "MemoryStore",
+    "RedisAddress",
+    "RedisLease",
+    "RedisStore",
+    "Snapshot",
+    "SqliteStore",
+    "Store",
+    "StoreConflict",
+    "StoreUnusable",
+    "UnsafeSettings",
+    "parse_redis_url",
+]

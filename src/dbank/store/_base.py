@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from dbank.ledger import IdempotencyKey, LedgerState, Op, Outcome, StateDelta
+from dbank.ledger import IdempotencyKey, LedgerState, Op, Outcome, StateDelta, VersionVector
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +19,9 @@ class Commit:
 
     Attributes:
         ops: the ops applied in the batch, in apply order.
-        delta: the new values of every state entry the ops changed.
+        delta: the new values of every state entry the ops changed: accounts, escrow
+            rights, the version vector, and each account's last interest posting
+            (``StateDelta.postings``); ``load`` returns all of them.
         outcomes: the first definite outcome of each request decided in the batch.
         learned: the outcomes of other branches' ops applied in the batch, stored unless
             the key has one already, so that a retry sent here is recognised.
@@ -79,6 +81,40 @@ class Store(Protocol):
 
     async def read_ops(self, origin: int, after_seq: int, limit: int) -> list[Op]:
         """Up to ``limit`` ops of ``origin`` with seq > ``after_seq``, in seq order."""
+        ...
+
+    async def read_account_ops(
+        self,
+        account_id: str,
+        *,
+        after: tuple[int, int, int] | None,
+        snapshot: VersionVector,
+        limit: int,
+    ) -> list[Op]:
+        """An account's history: up to ``limit`` committed ops that touch ``account_id``.
+
+        An op is in an account's history if ``dbank.ledger.history_accounts(op)`` names
+        the account: every op that opens it or changes its balance (deposit, withdrawal,
+        both sides of a transfer, interest), not grants, which only move escrow between
+        branches. The ops come in ascending ``(op.hlc, op.id.origin, op.id.seq)`` order,
+        each strictly after ``after`` in that order (``None``: from the first; ``after``
+        need not be an op's position: ``(t, -1, -1)`` starts at the first op whose hlc is
+        at least ``t``, see ``dbank.ledger.history.day_position``), and only
+        ops that ``snapshot`` covers (``op.id.seq <= snapshot[op.id.origin]``; an origin
+        missing from the vector counts as 0, so none of its ops is returned). Ops outside
+        the snapshot are skipped, not counted against ``limit``: fewer than ``limit`` ops
+        means there are no more.
+
+        Because the result depends only on the arguments and committed ops (never on ops
+        committed later, which the snapshot leaves out), paging with ``after`` set to the
+        last op's position returns every op once, however writes continue meanwhile.
+        Reads committed state in one consistent read and writes nothing; a backend keeps
+        an index by ``(account_id, hlc, origin, seq)``, so a page costs O(limit) reads
+        plus the ops it skips.
+
+        Raises:
+            Unavailable: the store could not be read.
+        """
         ...
 
     async def close(self) -> None:

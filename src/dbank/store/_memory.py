@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dbank.ledger import IdempotencyKey, LedgerState, Op, Outcome
+from dbank.ledger import IdempotencyKey, LedgerState, Op, Outcome, VersionVector, history_accounts
+from dbank.ledger.history import position
 from dbank.store._base import Commit, Decide, Snapshot
 
 
@@ -19,7 +20,10 @@ class MemoryStore:
 
     async def load(self) -> Snapshot:
         state = LedgerState(
-            dict(self._state.accounts), dict(self._state.rights), dict(self._state.applied)
+            dict(self._state.accounts),
+            dict(self._state.rights),
+            dict(self._state.applied),
+            postings=dict(self._state.postings),
         )
         return Snapshot(state, self._last_hlc)
 
@@ -44,6 +48,7 @@ class MemoryStore:
         self._state.accounts.update(commit.delta.accounts)
         self._state.rights.update(commit.delta.rights)
         self._state.applied.update(commit.delta.applied)
+        self._state.postings.update(commit.delta.postings)
         self._outcomes.update(commit.outcomes)
         for key, outcome in commit.learned:
             self._outcomes.setdefault(key, outcome)
@@ -55,6 +60,27 @@ class MemoryStore:
             found.append(self._ops[origin, seq])
             seq += 1
         return found
+
+    async def read_account_ops(
+        self,
+        account_id: str,
+        *,
+        after: tuple[int, int, int] | None,
+        snapshot: VersionVector,
+        limit: int,
+    ) -> list[Op]:
+        # A scan of every op: the twin is for tests, not for size.
+        found = sorted(
+            (
+                op
+                for op in self._ops.values()
+                if account_id in history_accounts(op)
+                and op.id.seq <= snapshot[op.id.origin]
+                and (after is None or position(op) > after)
+            ),
+            key=position,
+        )
+        return found[: max(limit, 0)]
 
     async def close(self) -> None:
         return None

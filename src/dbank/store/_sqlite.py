@@ -5,12 +5,17 @@ blocks on disk and SQLite sees a single writer. A ``Commit`` is one ``BEGIN IMME
 transaction; with ``synchronous=FULL`` its COMMIT returns only once the WAL is fsynced, so a
 returned ``commit`` survives power loss. The writer batches many requests into one commit
 (group commit), which is what makes that fsync affordable.
+
+Schema version 2 adds ``history`` (one row per op and account whose history holds it, the
+index behind ``read_account_ops``) and ``postings`` (each account's last interest
+posting). A version-1 file is upgraded when it is opened, in one transaction.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,17 +26,21 @@ from dbank.ledger import (
     AccountRecord,
     AccountType,
     IdempotencyKey,
+    InterestPosting,
     LedgerState,
     Op,
+    OpId,
     Outcome,
     Unavailable,
+    VersionVector,
+    history_accounts,
 )
 from dbank.ledger.codec import decode_op, decode_outcome, encode_op, encode_outcome
 from dbank.store._base import Commit, Decide, Snapshot
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _KEYS_PER_QUERY = 400  # two parameters each, well under SQLite's limit
 
 _SCHEMA = """
@@ -70,7 +79,25 @@ CREATE TABLE IF NOT EXISTS outcomes (
     data BLOB NOT NULL,
     PRIMARY KEY (scope, request_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history (
+    account_id TEXT NOT NULL,
+    hlc INTEGER NOT NULL,
+    origin INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (account_id, hlc, origin, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS postings (
+    account_id TEXT PRIMARY KEY,
+    through TEXT NOT NULL,
+    origin INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    amount INTEGER NOT NULL CHECK (amount >= 0),
+    rate TEXT NOT NULL,
+    day_balance INTEGER NOT NULL
+) WITHOUT ROWID;
 """
+# A position before every op: HLCs, origins and seqs are never negative.
+_FIRST = (-1, -1, -1)
 
 
 @contextlib.contextmanager
@@ -127,8 +154,17 @@ class SqliteStore:
                 )
             }
             applied = dict(self._db.execute("SELECT origin, seq FROM applied").fetchall())
+            postings = {
+                row[0]: InterestPosting(
+                    dt.date.fromisoformat(row[1]), OpId(row[2], row[3]), row[4], row[5], row[6]
+                )
+                for row in self._db.execute(
+                    "SELECT account_id, through, origin, seq, amount, rate, day_balance"
+                    " FROM postings"
+                )
+            }
             (last_hlc,) = self._db.execute("SELECT coalesce(max(hlc), 0) FROM ops").fetchone()
-        return Snapshot(LedgerState(accounts, rights, applied), last_hlc)
+        return Snapshot(LedgerState(accounts, rights, applied, postings=postings), last_hlc)
 
     async def get_outcomes(self, keys: Sequence[IdempotencyKey]) -> dict[IdempotencyKey, Outcome]:
         return await self._run(lambda: self._get_outcomes(keys))
@@ -199,6 +235,25 @@ class SqliteStore:
             " ON CONFLICT (origin) DO UPDATE SET seq = excluded.seq",
             list(commit.delta.applied.items()),
         )
+        _index_history(db, commit.ops)
+        db.executemany(
+            "INSERT INTO postings VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (account_id) DO UPDATE SET through = excluded.through,"
+            " origin = excluded.origin, seq = excluded.seq, amount = excluded.amount,"
+            " rate = excluded.rate, day_balance = excluded.day_balance",
+            [
+                (
+                    a,
+                    p.through.isoformat(),
+                    p.op_id.origin,
+                    p.op_id.seq,
+                    p.amount,
+                    p.rate,
+                    p.day_balance,
+                )
+                for a, p in commit.delta.postings.items()
+            ],
+        )
         db.executemany(
             "INSERT INTO outcomes (scope, request_id, data) VALUES (?, ?, ?)",
             [(scope, rid, encode_outcome(o)) for (scope, rid), o in commit.outcomes],
@@ -216,6 +271,45 @@ class SqliteStore:
             rows = self._db.execute(
                 "SELECT data FROM ops WHERE origin = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (origin, after_seq, limit),
+            ).fetchall()
+        return [decode_op(row[0]) for row in rows]
+
+    async def read_account_ops(
+        self,
+        account_id: str,
+        *,
+        after: tuple[int, int, int] | None,
+        snapshot: VersionVector,
+        limit: int,
+    ) -> list[Op]:
+        return await self._run(lambda: self._read_account_ops(account_id, after, snapshot, limit))
+
+    def _read_account_ops(
+        self,
+        account_id: str,
+        after: tuple[int, int, int] | None,
+        snapshot: VersionVector,
+        limit: int,
+    ) -> list[Op]:
+        if not snapshot or limit <= 0:
+            return []
+        # One statement is one consistent read, even while the writer commits.
+        with _translated("read an account's history"):
+            rows = self._db.execute(
+                f"WITH snapshot (origin, seq) AS (VALUES {', '.join(['(?, ?)'] * len(snapshot))})"
+                " SELECT o.data FROM history h"
+                " JOIN ops o ON o.origin = h.origin AND o.seq = h.seq"
+                " WHERE h.account_id = ? AND (h.hlc, h.origin, h.seq) > (?, ?, ?)"
+                # A scalar subquery, not a join: the scan stays in index order, so a page
+                # reads O(limit) rows (an origin outside the snapshot compares to NULL).
+                " AND h.seq <= (SELECT s.seq FROM snapshot s WHERE s.origin = h.origin)"
+                " ORDER BY h.hlc, h.origin, h.seq LIMIT ?",
+                [
+                    *(part for item in snapshot.items() for part in item),
+                    account_id,
+                    *(after or _FIRST),
+                    limit,
+                ],
             ).fetchall()
         return [decode_op(row[0]) for row in rows]
 
@@ -240,6 +334,34 @@ def _connect(path: Path, branch_id: int) -> sqlite3.Connection:
     return db
 
 
+def _index_history(db: sqlite3.Connection, ops: Sequence[Op]) -> None:
+    db.executemany(
+        "INSERT INTO history (account_id, hlc, origin, seq) VALUES (?, ?, ?, ?)",
+        [
+            (account_id, op.hlc, op.id.origin, op.id.seq)
+            for op in ops
+            for account_id in history_accounts(op)
+        ],
+    )
+
+
+def _upgrade(db: sqlite3.Connection, version: str) -> str:
+    """Bring a file of an older schema to ``SCHEMA_VERSION`` in one transaction (the new
+    tables exist already: the schema script creates what is missing)."""
+    if version != "1":
+        return version
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        ops = [decode_op(row[0]) for row in db.execute("SELECT data FROM ops")]
+        _index_history(db, ops)
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return str(SCHEMA_VERSION)
+
+
 def _claim(db: sqlite3.Connection, path: Path, branch_id: int) -> None:
     """Mark a new file as branch ``branch_id``'s; refuse a file of another branch."""
     db.execute(
@@ -251,5 +373,5 @@ def _claim(db: sqlite3.Connection, path: Path, branch_id: int) -> None:
         raise Unavailable(
             f"{path} holds branch {meta['branch_id']}'s data, not branch {branch_id}'s"
         )
-    if meta["schema"] != str(SCHEMA_VERSION):
+    if _upgrade(db, meta["schema"]) != str(SCHEMA_VERSION):
         raise Unavailable(f"{path} has schema version {meta['schema']}, expected {SCHEMA_VERSION}")

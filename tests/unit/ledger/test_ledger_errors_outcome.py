@@ -8,6 +8,7 @@ from dbank.ledger import (
     Aborted,
     AccountNotFound,
     BranchesUnreachable,
+    DayNotClosed,
     DbankError,
     DeadlineExceeded,
     EscrowShortfall,
@@ -39,6 +40,7 @@ def test_only_retryable_errors_are_transient() -> None:
         Unavailable,
         BranchesUnreachable,
         SessionNotCovered,
+        DayNotClosed,
         DeadlineExceeded,
     }
     assert EscrowShortfall.transient

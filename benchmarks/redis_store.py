@@ -1,0 +1,148 @@
+"""Deposit throughput of a branch on the Redis store next to one on SQLite, in one run.
+
+What is measured: the load of ``deposits.py`` (unary ``Deposit`` calls of 1 minor unit,
+a fresh request id each, N concurrent calls over one channel from a separate process) at
+each concurrency level, against two real ``dbank branch`` processes one after the other:
+
+* SQLITE: the default store (WAL, ``synchronous=FULL``, group commit);
+* REDIS: the same branch with ``--store redis://...`` on a ``redis-server`` started here
+  with the durable settings of DESIGN section 7 (``appendonly yes``, ``appendfsync
+  always``): every acknowledged deposit is in the fsynced append-only file first.
+
+Both data directories are on the same filesystem, so both stores pay the same fsync. The
+ratio redis/sqlite measured seconds apart is the figure to track. Afterwards each branch's
+balances are read back and compared with the acknowledged deposits (none may be lost).
+
+Usage: ``python benchmarks/redis_store.py [--levels 1,16,64] [--duration 3] [--json FILE]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from deposits import (
+    BRANCH_READY,
+    Children,
+    _balances,
+    _fmt,
+    _open_accounts,
+    await_ready,
+    conditions,
+    parse_args,
+    print_check,
+    run_levels,
+    stop,
+    verify,
+)
+from rich.console import Console
+from rich.table import Table
+from support.redis_server import RedisServer
+
+REPORT_WIDTH = 110
+
+
+def bench_branch(
+    children: Children, store_flags: Sequence[str], args: argparse.Namespace, progress: Console
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One branch process on the given store: every level, then the lost-update check."""
+    proc = children.spawn(
+        ["-m", "dbank", "branch", "--id", "1", "--listen", "127.0.0.1:0", *store_flags]
+    )
+    target = await_ready(proc, BRANCH_READY, "dbank branch")
+    asyncio.run(_open_accounts(target))
+    progress.print(f"[dim]branch ({' '.join(store_flags)}) at {target}: levels {args.levels}[/dim]")
+    results = run_levels(children, proc, target, args)
+    check = verify(asyncio.run(_balances(target)), results)
+    check["branch_exit_status"] = stop(proc)
+    return results, check
+
+
+def results_table(sqlite: Sequence[dict[str, Any]], redis: Sequence[dict[str, Any]]) -> Table:
+    table = Table(title="Deposits on one branch (rate in deposits/s, latency in ms)")
+    headers = ("conc", "sqlite/s", "sqlite p50", "sqlite p99", "redis/s", "redis p50", "redis p99")
+    for name in (*headers, "redis/sqlite", "errors s/r"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for s, r in zip(sqlite, redis, strict=True):
+        table.add_row(
+            str(s["concurrency"]),
+            _fmt(s["rate"], 0),
+            _fmt(s["p50_ms"], 2),
+            _fmt(s["p99_ms"], 2),
+            _fmt(r["rate"], 0),
+            _fmt(r["p50_ms"], 2),
+            _fmt(r["p99_ms"], 2),
+            f"{r['rate'] / s['rate']:.2f}" if s["rate"] else "-",
+            f"{s['errors']}/{r['errors']}",
+        )
+    return table
+
+
+def redis_version() -> str:
+    line = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
+    return line.split()[2].removeprefix("v=") if line else "unknown"
+
+
+def orchestrate(args: argparse.Namespace) -> int:
+    console = Console(width=max(Console().width, REPORT_WIDTH))
+    progress = Console(stderr=True)
+    with tempfile.TemporaryDirectory(prefix="dbank-bench-redis-") as tmp, Children() as children:
+        root = Path(tmp)
+        cond = conditions(args, root)
+        cond["durability"] = (
+            "SQLite WAL synchronous=FULL / Redis appendonly yes, appendfsync always;"
+            " group commit; every acknowledged deposit fsynced"
+        )
+        cond["redis"] = redis_version()
+        console.print("[bold]Deposit benchmark: a branch on SQLite vs on Redis[/bold]")
+        console.print(f"machine:    {cond['cpus']} CPUs, {cond['cpu_model']}, {cond['platform']}")
+        console.print(
+            f"software:   Python {cond['python']}, grpcio {cond['grpcio']}, Redis {cond['redis']}"
+        )
+        console.print(f"durability: {cond['durability']} (both on {cond['data_dir_fs']})")
+        console.print(
+            f"load:       {args.duration} s per level after {args.warmup} s warm-up, levels"
+            f" {args.levels}, {cond['accounts']} accounts, 1 channel, separate process;"
+            " redis-server, branch and load generator share the machine"
+        )
+        sqlite, sqlite_check = bench_branch(
+            children, ["--data", str(root / "sqlite")], args, progress
+        )
+        server = RedisServer(root / "redis").start()
+        try:
+            redis, redis_check = bench_branch(children, ["--store", server.url()], args, progress)
+        finally:
+            server.stop()
+    console.print(results_table(sqlite, redis))
+    for name, check in (("sqlite", sqlite_check), ("redis", redis_check)):
+        console.print(f"{name}: ", end="")
+        print_check(console, check)
+    if args.json is not None:
+        report = {"conditions": cond, "sqlite": sqlite, "redis": redis}
+        report["checks"] = {"sqlite": sqlite_check, "redis": redis_check}
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0 if sqlite_check["ok"] and redis_check["ok"] else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.load is not None or args.serve_bare:
+        raise SystemExit("the load generator runs from deposits.py")
+    try:
+        return orchestrate(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
