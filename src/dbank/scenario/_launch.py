@@ -75,10 +75,14 @@ class RunError(Exception):
 
 
 def bank_configs(
-    branch_ids: Iterable[int], data_dir: Path, genesis: Op | None = None
+    branch_ids: Iterable[int],
+    data_dir: Path,
+    genesis: Op | None = None,
+    trace_dir: Path | None = None,
 ) -> list[BranchConfig]:
     """One configuration per branch: a free loopback port each, the store in ``data_dir``
-    (``branch-ID.sqlite3``), every other branch as a peer, and the bank's genesis op."""
+    (``branch-ID.sqlite3``), every other branch as a peer, the bank's genesis op, and where
+    to record the branch's Lamport trace, if anywhere."""
     ids = sorted(branch_ids)
     addresses = {i: f"{HOST}:{port}" for i, port in zip(ids, free_ports(len(ids)), strict=True)}
     return [
@@ -88,6 +92,7 @@ def bank_configs(
             data_dir=data_dir,
             peers={j: address for j, address in addresses.items() if j != i},
             genesis=genesis,
+            trace_dir=trace_dir,
         )
         for i in ids
     ]
@@ -161,9 +166,10 @@ class InProcessBranches:
             if isinstance(result, BaseException):
                 raise RunError(f"branch {config.branch_id} failed to start: {result}")
 
-    async def stop(self) -> None:
+    async def stop(self, *, graceful: bool = True) -> None:
         servers, self._servers = self._servers, []
-        await asyncio.gather(*(server.stop(STOP_GRACE) for server in servers))
+        grace = STOP_GRACE if graceful else 0.0
+        await asyncio.gather(*(server.stop(grace) for server in servers))
 
 
 # Forked processes --------------------------------------------------------------------------
@@ -250,9 +256,12 @@ class ForkedBranches:
             ready.append(child.ready.wait())
         await asyncio.gather(*ready)
 
-    async def stop(self) -> None:
+    async def stop(self, *, graceful: bool = True) -> None:
         """SIGTERM every branch and wait for it to stop; SIGKILL it after
-        ``STOP_DEADLINE``. Reaps them all."""
+        ``STOP_DEADLINE``. Reaps them all. Not ``graceful``: SIGKILL at once."""
+        if not graceful:
+            self.kill()
+            return
         self._expecting_exits = True
         running = [child for child in self.children.values() if child.exit_status is None]
         _signal(running, signal.SIGTERM)

@@ -40,6 +40,7 @@ from dbank.scenario._launch import (
 )
 from dbank.scenario._results import EventResult
 from dbank.scenario._scenario import Event, Interface, Scenario
+from dbank.tracing import CustomerTrace, LamportInterceptor
 
 __all__ = ["ACCOUNT_ID", "CURRENCY", "run_scenario"]
 
@@ -70,6 +71,7 @@ def run_scenario(
     data_dir: Path | None = None,
     in_process: bool = False,
     echo: Echo | None = None,
+    trace_dir: Path | None = None,
 ) -> list[EventResult]:
     """Run ``scenario`` on real branches and return one result per event, in order.
 
@@ -80,6 +82,8 @@ def run_scenario(
         in_process: host every branch in this process's event loop instead of one forked
             process per branch. The results are the same.
         echo: called with a line of progress at each step, for people.
+        trace_dir: record the customers' and branches' Lamport traces there (an existing
+            directory; ``dbank.tracing.read_trace`` reads them once this returns).
 
     Forking needs a process that has created no gRPC object, event loop or thread yet (the
     ``dbank`` command is one); ``in_process`` has no such need. Every branch is stopped
@@ -100,14 +104,15 @@ def run_scenario(
         branch_ids=scenario.branches,
     )
     with _bank_directory(data_dir, len(scenario.branches)) as directory:
-        configs = bank_configs(scenario.branches, directory, genesis)
+        configs = bank_configs(scenario.branches, directory, genesis, trace_dir)
+        keep = data_dir is not None
         if in_process:
-            return asyncio.run(_run(InProcessBranches(configs), scenario, say))
+            return asyncio.run(_run(InProcessBranches(configs), scenario, say, keep))
         branches = ForkedBranches.fork(configs)
         try:
             for branch_id, pid in branches.pids.items():
                 say(f"branch {branch_id}: pid {pid}, {branches.addresses[branch_id]}")
-            return asyncio.run(_run(branches, scenario, say))
+            return asyncio.run(_run(branches, scenario, say, keep))
         finally:
             branches.kill()  # only what a second Ctrl-C cut short is left by now
 
@@ -165,9 +170,13 @@ class _Stopper:
                 self.work.cancel()
 
 
-async def _run(branches: _Branches, scenario: Scenario, say: Echo) -> list[EventResult]:
+async def _run(branches: _Branches, scenario: Scenario, say: Echo, keep: bool) -> list[EventResult]:
     """Start, play and stop, in a task of its own: cancelling it (the stopper) leaves this
-    task free to stop the branches, while cancelling this one (Ctrl-C) cancels both."""
+    task free to stop the branches, while cancelling this one (Ctrl-C) cancels both.
+
+    Branches whose stores are kept (``keep``) stop cleanly; the others are killed at once:
+    every write they acknowledged is durable anyway, their stores are about to be
+    deleted, and a clean stop of 50 branches costs a second of the run."""
     loop = asyncio.get_running_loop()
     me = asyncio.current_task()
     stopper = _Stopper()
@@ -184,7 +193,7 @@ async def _run(branches: _Branches, scenario: Scenario, say: Echo) -> list[Event
             raise stopper.reason from None
         finally:
             say("stopping the branches")
-            await branches.stop()
+            await branches.stop(graceful=keep)
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
 
@@ -203,39 +212,63 @@ async def _start_and_play(
             f"the branches did not all connect to each other within {CONNECT_DEADLINE:g} s"
         ) from None
     say(f"every branch connected to all its peers after {_since(began)}")
-    results = await _play(scenario, branches.addresses, say)
+    trace_dir = branches.configs[0].trace_dir  # the same for every branch
+    results = await _play(scenario, branches.addresses, say, trace_dir)
     say(f"{len(results)} events done after {_since(began)}")
     return results
 
 
-async def _play(scenario: Scenario, addresses: Mapping[int, str], say: Echo) -> list[EventResult]:
+async def _play(
+    scenario: Scenario, addresses: Mapping[int, str], say: Echo, trace_dir: Path | None
+) -> list[EventResult]:
     session = Session()
+    customers = None if trace_dir is None else CustomerTrace(trace_dir)
+    stamps = () if customers is None else (LamportInterceptor(customers),)
     clients = {
-        i: BankClient(address, session=session, timeout=REQUEST_DEADLINE)
+        i: BankClient(address, session=session, timeout=REQUEST_DEADLINE, interceptors=stamps)
         for i, address in addresses.items()
     }
     try:
         results = []
-        for number, event in enumerate(scenario.events, 1):
-            result = await _perform(clients[event.branch], event)
+        entries = (
+            (customer.id, event) for customer in scenario.customers for event in customer.events
+        )
+        for number, (customer_id, event) in enumerate(entries, 1):
+            with _as_customer(customers, customer_id, event, number) as request_id:
+                result = await _perform(clients[event.branch], event, request_id)
             say(f"event {number}: {_describe(result)}")
             results.append(result)
         return results
     finally:
         await asyncio.gather(*(client.close() for client in clients.values()))
+        if customers is not None:
+            customers.close()
 
 
-async def _perform(client: BankClient, event: Event) -> EventResult:
+def _as_customer(
+    customers: CustomerTrace | None, customer_id: int, event: Event, number: int
+) -> contextlib.AbstractContextManager[str | None]:
+    """While the event runs, the calls are its customer's (traced), and a write carries
+    the request id this gives; without a trace, nothing and the client's own ids."""
+    if customers is None:
+        return contextlib.nullcontext()
+    request = event.id if event.id is not None else number  # P1 files may omit ids
+    return customers.request(customer_id, request, event.interface.value, event.branch)
+
+
+async def _perform(client: BankClient, event: Event, request_id: str | None) -> EventResult:
     match event.interface:
         case Interface.QUERY:
             account = await client.get_balance(account_id=ACCOUNT_ID)
             return EventResult(event, "success", account.balance)
         case Interface.DEPOSIT:
-            await client.deposit(account_id=ACCOUNT_ID, amount=event.money)
+            await client.deposit(account_id=ACCOUNT_ID, amount=event.money, request_id=request_id)
             return EventResult(event, "success")
         case Interface.WITHDRAW:
             try:
-                await client.withdraw(account_id=ACCOUNT_ID, amount=event.money)
+                await client.withdraw(
+                    account_id=ACCOUNT_ID, amount=event.money, request_id=request_id
+                )
             except InsufficientFunds:
                 return EventResult(event, "failure")
             return EventResult(event, "success")
