@@ -105,8 +105,7 @@ def _printed(*parts: Any) -> str:
 
 def history_table(account_id: str, cur: Currency, pages: Sequence[TransactionPage]) -> str:
     transactions = [t for p in pages for t in p.transactions]
-    title = f"{account_id} ({cur.code}): {len(transactions)} transactions"
-    parts: list[Any] = [_entries_table(title, transactions, cur)]
+    parts: list[Any] = [_entries_table(f"{account_id} ({cur.code})", transactions, cur)]
     token = pages[-1].next_page_token if pages else ""
     if token:
         parts.append(f"more: --page-token {token}")

@@ -1,7 +1,7 @@
 """The contract of ``Store.read_account_ops`` and of interest postings, for every backend.
 
-Parametrized over the in-memory twin and SQLite (a real file per test); a backend that
-implements the protocol adds itself to ``BACKENDS``.
+Parametrized over the in-memory twin, SQLite (a real file per test) and Redis (a real
+redis-server, a database per test).
 """
 
 from __future__ import annotations
@@ -30,18 +30,19 @@ from dbank.ledger import (
     history_accounts,
 )
 from dbank.ledger.history import day_position, position
-from dbank.store import Commit, MemoryStore, SqliteStore, Store
-
-BACKENDS = ["memory", "sqlite"]
+from dbank.store import Commit, MemoryStore, RedisStore, SqliteStore, Store
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    made: Store = (
-        MemoryStore()
-        if request.param == "memory"
-        else await SqliteStore.open(tmp_path / "branch.sqlite3", branch_id=1)
-    )
+    made: Store
+    if request.param == "memory":
+        made = MemoryStore()
+    elif request.param == "sqlite":
+        made = await SqliteStore.open(tmp_path / "branch.sqlite3", branch_id=1)
+    else:
+        made = await RedisStore.open(request.getfixturevalue("redis_url"), branch_id=1)
+        await made.lease.acquire()  # it commits other branches' ops
     yield made
     await made.close()
 

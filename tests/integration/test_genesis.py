@@ -13,7 +13,8 @@ from dbank._proto import replication_pb2 as pb
 from dbank._proto.replication_pb2_grpc import ReplicationStub
 from dbank.branch import Branch, BranchConfig
 from dbank.client._errors import error_from_rpc
-from dbank.ledger import GENESIS_ID, Op, Unavailable, genesis_op
+from dbank.ledger import Op, Unavailable, genesis_op
+from dbank.ledger.genesis import GENESIS_ID
 from dbank.scenario._launch import free_ports, wait_connected
 from dbank.server import BranchServer
 

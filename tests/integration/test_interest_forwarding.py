@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,7 @@ async def test_interest_is_forwarded_to_the_owner_and_posted_once(bank: Cluster)
         done = await clients[3].calculate_interest(
             account_id=ACCOUNT, annual_rate="5", as_of=FEB_29
         )
-        expected = round(100_000 * 29 * 5 / 36_500)  # today's deposits are after Feb 29
+        expected = round(Fraction(100_000 * 29 * 5, 36_500))  # today's deposits are after Feb 29
         assert (done.interest, done.posted_now, done.op_id.origin) == (expected, True, 1)
         # The answering branch has the posting already: read-your-writes there.
         assert (await clients[3].get_balance(account_id=ACCOUNT)).balance == 100_002 + expected

@@ -39,7 +39,7 @@ from dbank.ledger.errors import (
     Unavailable,
     WrongAccountType,
 )
-from dbank.ledger.genesis import GENESIS_ID, escrow_shares, genesis_digest, genesis_op
+from dbank.ledger.genesis import escrow_shares, genesis_digest, genesis_op
 from dbank.ledger.history import Entry, EntryKind, PageToken, history_accounts
 from dbank.ledger.interest import Accrual, InterestPosting
 from dbank.ledger.ops import (
@@ -82,7 +82,6 @@ __all__ = [
     "EntryKind",
     "EscrowShortfall",
     "FailedPrecondition",
-    "GENESIS_ID",
     "Genesis",
     "Grant",
     "GrantCommand",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -74,8 +75,8 @@ def _interest(
     return InterestCommand(account, rate, day, request_id)
 
 
-# 1000.00 x 14 days + 1500.00 x 5 days + 1300.00 x 10 days, at 4.25 % / 365
-FEB_INTEREST = round((100_000 * 14 + 150_000 * 5 + 130_000 * 10) * 425 / 3_650_000)
+# 1000.00 x 14 days + 1500.00 x 5 days + 1300.00 x 10 days, at 4.25 % / 365 (exact)
+FEB_INTEREST = round(Fraction((100_000 * 14 + 150_000 * 5 + 130_000 * 10) * 425, 3_650_000))
 
 
 async def test_a_day_is_posted_once_whoever_asks(branch: Branch) -> None:
@@ -121,7 +122,7 @@ async def test_postings_compound_and_survive_a_restart(clock: SetClock, tmp_path
         # March 1 (the day February's interest was posted, March 2, is later) earns on
         # 1300.00, the 30 days from March 2 on 1300.00 plus February's interest.
         weighted = 130_000 * 1 + (130_000 + FEB_INTEREST) * 30
-        assert march.posting.amount == round(weighted * 425 / 3_650_000)
+        assert march.posting.amount == round(Fraction(weighted * 425, 3_650_000))
         assert march.posting.day_balance == 130_000 + FEB_INTEREST
         assert march.posted_now
         assert again.account("sav").balance == 130_000 + feb.posting.amount + march.posting.amount
@@ -178,7 +179,7 @@ async def test_a_day_closes_once_every_branch_has_written_past_it(
             _interest(FEB_29, "leap", account=account), CONTEXT, NOT_FORWARDED
         )
         assert leap.posting.day_balance == 130_001
-        assert leap.posting.amount == round(130_001 * 425 / 3_650_000)
+        assert leap.posting.amount == round(Fraction(130_001 * 425, 3_650_000))
 
 
 def _remote(branch: Branch, account: str, seq: int, day: dt.date) -> Op:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from dbank.ledger import (
-    GENESIS_ID,
     AccountType,
     Deposit,
     Genesis,
@@ -19,6 +18,7 @@ from dbank.ledger import (
     genesis_op,
 )
 from dbank.ledger.codec import decode_op, encode_op
+from dbank.ledger.genesis import GENESIS_ID
 from dbank.ledger.ownership import owner_branch
 
 
