@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -103,6 +104,7 @@ def orchestrate(args: argparse.Namespace) -> int:
             " group commit; every acknowledged deposit fsynced"
         )
         cond["redis"] = redis_version()
+        cond["load_average"] = os.getloadavg()
         console.print("[bold]Deposit benchmark: a branch on SQLite vs on Redis[/bold]")
         console.print(f"machine:    {cond['cpus']} CPUs, {cond['cpu_model']}, {cond['platform']}")
         console.print(
@@ -114,6 +116,7 @@ def orchestrate(args: argparse.Namespace) -> int:
             f" {args.levels}, {cond['accounts']} accounts, 1 channel, separate process;"
             " redis-server, branch and load generator share the machine"
         )
+        console.print(f"machine load before the run (1/5/15 min): {cond['load_average']}")
         sqlite, sqlite_check = bench_branch(
             children, ["--data", str(root / "sqlite")], args, progress
         )

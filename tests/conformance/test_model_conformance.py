@@ -3,7 +3,7 @@
 For every case with an ``expected.json`` (P1 and P3), reading the input, running the
 reference model and writing the output gives the expected document, compared as parsed
 JSON and also byte for byte (the expected files are two-space JSON). P2 inputs are read and
-recognised; their Lamport traces are not written yet.
+recognised here; their Lamport traces come from real runs (``test_lamport_traces``).
 
 Cases live in ``cases/<case>/``, copied verbatim (``cases/PROVENANCE.md``); a new folder
 there is picked up without editing this file.

@@ -194,16 +194,6 @@ def test_a_missing_file_exits_2(tmp_path: Path) -> None:
     )
 
 
-def test_a_lamport_trace_input_exits_2_saying_it_is_not_supported_yet() -> None:
-    path = Path(__file__).resolve().parents[1] / "conformance" / "cases" / "p2-fall2023"
-    done = run(path / "input.json")
-    assert done.returncode == 2
-    assert done.stderr.count("\n") == 1
-    assert "Lamport" in done.stderr
-    assert "not supported yet" in done.stderr
-    assert "Traceback" not in done.stderr
-
-
 def test_a_data_directory_that_is_not_empty_is_refused(tmp_path: Path) -> None:
     (tmp_path / "something").write_text("")
     done = run(EXAMPLE, "--data", tmp_path)

@@ -26,7 +26,7 @@ _sym_db = _symbol_database.Default()
 from dbank._proto import bank_pb2 as dbank_dot_v1_dot_bank__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x64\x62\x61nk/v1/replication.proto\x12\x08\x64\x62\x61nk.v1\x1a\x13\x64\x62\x61nk/v1/bank.proto\"2\n\x05Hello\x12\x11\n\tbranch_id\x18\x01 \x01(\r\x12\x16\n\x0egenesis_digest\x18\x02 \x01(\t\"\'\n\x07OpBatch\x12\x0b\n\x03ops\x18\x01 \x03(\x0c\x12\x0f\n\x07lamport\x18\x02 \x01(\x04\"`\n\x10ReplicateRequest\x12 \n\x05hello\x18\x01 \x01(\x0b\x32\x0f.dbank.v1.HelloH\x00\x12\"\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x11.dbank.v1.OpBatchH\x00\x42\x06\n\x04kind\"N\n\x11ReplicateResponse\x12(\n\x07\x61pplied\x18\x01 \x01(\x0b\x32\x17.dbank.v1.VersionVector\x12\x0f\n\x07lamport\x18\x02 \x01(\x04\"Z\n\x0f\x46\x65tchOpsRequest\x12\x11\n\tbranch_id\x18\x01 \x01(\r\x12%\n\x04have\x18\x02 \x01(\x0b\x32\x17.dbank.v1.VersionVector\x12\r\n\x05limit\x18\x03 \x01(\r\"I\n\x10\x46\x65tchOpsResponse\x12\x0b\n\x03ops\x18\x01 \x03(\x0c\x12(\n\x07\x61pplied\x18\x02 \x01(\x0b\x32\x17.dbank.v1.VersionVector\"c\n\x14RequestRightsRequest\x12\x11\n\tbranch_id\x18\x01 \x01(\r\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x11\n\tshortfall\x18\x03 \x01(\x03\x12\x11\n\tborrow_id\x18\x04 \x01(\t\":\n\x15RequestRightsResponse\x12\x0f\n\x07granted\x18\x01 \x01(\x03\x12\x10\n\x08grant_op\x18\x02 \x01(\x0c\x32\xec\x01\n\x0bReplication\x12H\n\tReplicate\x12\x1a.dbank.v1.ReplicateRequest\x1a\x1b.dbank.v1.ReplicateResponse(\x01\x30\x01\x12\x41\n\x08\x46\x65tchOps\x12\x19.dbank.v1.FetchOpsRequest\x1a\x1a.dbank.v1.FetchOpsResponse\x12P\n\rRequestRights\x12\x1e.dbank.v1.RequestRightsRequest\x1a\x1f.dbank.v1.RequestRightsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x64\x62\x61nk/v1/replication.proto\x12\x08\x64\x62\x61nk.v1\x1a\x13\x64\x62\x61nk/v1/bank.proto\"2\n\x05Hello\x12\x11\n\tbranch_id\x18\x01 \x01(\r\x12\x16\n\x0egenesis_digest\x18\x02 \x01(\t\"\'\n\x07OpBatch\x12\x0b\n\x03ops\x18\x01 \x03(\x0c\x12\x0f\n\x07lamport\x18\x02 \x01(\x04\"`\n\x10ReplicateRequest\x12 \n\x05hello\x18\x01 \x01(\x0b\x32\x0f.dbank.v1.HelloH\x00\x12\"\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x11.dbank.v1.OpBatchH\x00\x42\x06\n\x04kind\"N\n\x11ReplicateResponse\x12(\n\x07\x61pplied\x18\x01 \x01(\x0b\x32\x17.dbank.v1.VersionVector\x12\x0f\n\x07lamport\x18\x02 \x01(\x04\"l\n\x0f\x46\x65tchOpsRequest\x12\x11\n\tbranch_id\x18\x01 \x01(\r\x12%\n\x04have\x18\x02 \x01(\x0b\x32\x17.dbank.v1.VersionVector\x12\r\n\x05limit\x18\x03 \x01(\r\x12\x10\n\x08seal_hlc\x18\x04 \x01(\x04\"I\n\x10\x46\x65tchOpsResponse\x12\x0b\n\x03ops\x18\x01 \x03(\x0c\x12(\n\x07\x61pplied\x18\x02 \x01(\x0b\x32\x17.dbank.v1.VersionVector\"c\n\x14RequestRightsRequest\x12\x11\n\tbranch_id\x18\x01 \x01(\r\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x11\n\tshortfall\x18\x03 \x01(\x03\x12\x11\n\tborrow_id\x18\x04 \x01(\t\":\n\x15RequestRightsResponse\x12\x0f\n\x07granted\x18\x01 \x01(\x03\x12\x10\n\x08grant_op\x18\x02 \x01(\x0c\x32\xec\x01\n\x0bReplication\x12H\n\tReplicate\x12\x1a.dbank.v1.ReplicateRequest\x1a\x1b.dbank.v1.ReplicateResponse(\x01\x30\x01\x12\x41\n\x08\x46\x65tchOps\x12\x19.dbank.v1.FetchOpsRequest\x1a\x1a.dbank.v1.FetchOpsResponse\x12P\n\rRequestRights\x12\x1e.dbank.v1.RequestRightsRequest\x1a\x1f.dbank.v1.RequestRightsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,13 +42,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REPLICATERESPONSE']._serialized_start=252
   _globals['_REPLICATERESPONSE']._serialized_end=330
   _globals['_FETCHOPSREQUEST']._serialized_start=332
-  _globals['_FETCHOPSREQUEST']._serialized_end=422
-  _globals['_FETCHOPSRESPONSE']._serialized_start=424
-  _globals['_FETCHOPSRESPONSE']._serialized_end=497
-  _globals['_REQUESTRIGHTSREQUEST']._serialized_start=499
-  _globals['_REQUESTRIGHTSREQUEST']._serialized_end=598
-  _globals['_REQUESTRIGHTSRESPONSE']._serialized_start=600
-  _globals['_REQUESTRIGHTSRESPONSE']._serialized_end=658
-  _globals['_REPLICATION']._serialized_start=661
-  _globals['_REPLICATION']._serialized_end=897
+  _globals['_FETCHOPSREQUEST']._serialized_end=440
+  _globals['_FETCHOPSRESPONSE']._serialized_start=442
+  _globals['_FETCHOPSRESPONSE']._serialized_end=515
+  _globals['_REQUESTRIGHTSREQUEST']._serialized_start=517
+  _globals['_REQUESTRIGHTSREQUEST']._serialized_end=616
+  _globals['_REQUESTRIGHTSRESPONSE']._serialized_start=618
+  _globals['_REQUESTRIGHTSRESPONSE']._serialized_end=676
+  _globals['_REPLICATION']._serialized_start=679
+  _globals['_REPLICATION']._serialized_end=915
 # @@protoc_insertion_point(module_scope)

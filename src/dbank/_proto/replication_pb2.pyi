@@ -140,9 +140,16 @@ class FetchOpsRequest(_message.Message):
     BRANCH_ID_FIELD_NUMBER: _builtins.int
     HAVE_FIELD_NUMBER: _builtins.int
     LIMIT_FIELD_NUMBER: _builtins.int
+    SEAL_HLC_FIELD_NUMBER: _builtins.int
     branch_id: _builtins.int
     limit: _builtins.int
     """At most this many ops (the server caps it too)."""
+    seal_hlc: _builtins.int
+    """When set (an HLC timestamp): the server first makes every op it originates from now
+    on later than this, and waits until every op it originated before is durable, so the
+    `applied` of the reply counts all of its ops at or before this time. How an owner
+    branch learns that a day is over at a branch that writes nothing (interest, DESIGN §6).
+    """
     @_builtins.property
     def have(self) -> _bank_pb2.VersionVector:
         """What the caller has applied; the reply holds ops it lacks, in causal order."""
@@ -153,10 +160,11 @@ class FetchOpsRequest(_message.Message):
         branch_id: _builtins.int = ...,
         have: _bank_pb2.VersionVector | None = ...,
         limit: _builtins.int = ...,
+        seal_hlc: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["have", b"have"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "have", b"have", "limit", b"limit"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["branch_id", b"branch_id", "have", b"have", "limit", b"limit", "seal_hlc", b"seal_hlc"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -486,7 +486,8 @@ class Branch:
     async def _close_day(self, day: dt.date, within: float) -> None:
         """Return once this replica holds every op dated ``day`` or earlier, from every
         branch: each branch's ops come in seq order with rising HLCs, so once one of its
-        ops later than the end of ``day`` is here, all its earlier ones are too.
+        ops later than the end of ``day`` is here, all its earlier ones are too; a branch
+        with none is asked to seal its clock past the day and say how many ops it has.
 
         Raises:
             DayNotClosed: naming the branches with no op here later than ``day``.
@@ -506,15 +507,24 @@ class Branch:
 
         waiting = await open_branches()
         if waiting:
+            # A branch that has written nothing since the day does not hold it open: once
+            # its clock is sealed past the day, every op of the day it has is here.
+            counts = await asyncio.gather(
+                *(self.network.sealed_count(b, end, within) for b in waiting),
+                return_exceptions=True,
+            )
             vector = self.version_vector
-            await self.network.pull(VersionVector({b: vector[b] + 1 for b in waiting}), within)
-            waiting = await open_branches()
+            waiting = [
+                b
+                for b, count in zip(waiting, counts, strict=True)
+                if not isinstance(count, int) or vector[b] < count
+            ]
         if waiting:
             names = ",".join(str(b) for b in waiting)
             raise DayNotClosed(
-                f"{day.isoformat()} is not closed: no op of branches {names} later than that"
-                " day has reached this branch yet, so ops of that day may still arrive; retry"
-                " once they have written",
+                f"{day.isoformat()} is not closed: branches {names} could not be reached to"
+                " say they have no more ops of that day, and none of theirs later than that"
+                " day has reached this branch yet; retry once they are reachable",
                 branches=names,
             )
 

@@ -46,6 +46,8 @@ class BranchConfig:
     unsafe_redis: use that Redis even if its settings can lose acknowledged writes.
     genesis: the bank's genesis op (``dbank.ledger.genesis_op``), if it has one: applied
         before anything else, and its digest must match every peer's.
+    trace_dir: where to write the branch's Lamport trace when it stops (``dbank.tracing``);
+        None records nothing.
     """
 
     branch_id: int
@@ -55,6 +57,7 @@ class BranchConfig:
     store: RedisAddress | None = None
     unsafe_redis: bool = False
     genesis: Op | None = None
+    trace_dir: Path | None = None
 
     @property
     def genesis_digest(self) -> str:

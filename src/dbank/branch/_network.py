@@ -33,6 +33,16 @@ class Network(Protocol):
         the caller waits for the state it needs on its own)."""
         ...
 
+    async def sealed_count(self, branch: int, hlc: int, within: float) -> int:
+        """Have ``branch`` make all its later ops follow HLC ``hlc``; return how many ops it
+        had originated by then, having fetched what this replica lacks of them (best
+        effort: the caller checks its vector).
+
+        Raises:
+            Unavailable: ``branch`` did not answer within ``within`` seconds.
+        """
+        ...
+
     async def open_at_owner(
         self, owner: int, command: OpenAccountCommand, within: float
     ) -> tuple[OpId, VersionVector]:
@@ -58,6 +68,9 @@ class NoPeers:
 
     async def pull(self, wanted: VersionVector, within: float) -> None:
         return None
+
+    async def sealed_count(self, branch: int, hlc: int, within: float) -> int:
+        raise AssertionError("a bank of one branch has no other branch")
 
     async def open_at_owner(
         self, owner: int, command: OpenAccountCommand, within: float

@@ -57,6 +57,8 @@ class _Pending:
 class _Remote:
     ops: Sequence[Op]
     future: asyncio.Future[None]
+    seal: int = 0
+    """An HLC timestamp that every op decided in this item's batch or later must follow."""
 
 
 _STOP = None
@@ -178,12 +180,25 @@ class Writer:
                     f"ops from branch {op.id.origin} are refused: {reason}",
                     origin=str(op.id.origin),
                 )
-        if self._task is None:
-            raise Unavailable("the branch is shutting down")
+        await self._through_writer(_Remote(ops, self._new_future()))
+
+    async def seal(self, hlc: int) -> None:
+        """Make every op this branch originates from now on later than ``hlc``, and return
+        once every op it originated before is durable; afterwards ``committed`` holds all
+        of this branch's ops at or before ``hlc``. The clock moves inside the writer, between
+        batches, so no op being decided meanwhile can slip under it."""
+        await self._through_writer(_Remote((), self._new_future(), seal=hlc))
+
+    def _new_future(self) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)
-        self._queue.put_nowait(_Remote(ops, future))
-        await asyncio.shield(future)
+        return future
+
+    async def _through_writer(self, item: _Remote) -> None:
+        if self._task is None:
+            raise Unavailable("the branch is shutting down")
+        self._queue.put_nowait(item)
+        await asyncio.shield(item.future)
 
     def halt(self, origin: int, reason: str) -> None:
         """Refuse every further op from ``origin`` (fail-stop)."""
@@ -215,6 +230,9 @@ class Writer:
                 await self._reload()
 
     async def _process(self, batch: list[_Pending | _Remote]) -> None:
+        for item in batch:
+            if isinstance(item, _Remote) and item.seal:
+                self._clock.observe(item.seal)
         overlay = self.state.overlay()
         pending = [item for item in batch if isinstance(item, _Pending)]
         remote = [op for item in batch if isinstance(item, _Remote) for op in item.ops]

@@ -68,10 +68,12 @@ class BankClient:
         retry: RetryPolicy | None = None,
         session: Session | None = None,
         write_concern: WriteConcern = WriteConcern.ALL,
+        interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
     ) -> None:
         self.target = target
         self.session = session if session is not None else Session()
-        self._channel = grpc.aio.insecure_channel(target)
+        # Interceptors add metadata to every call (Lamport stamps: ``dbank.tracing``).
+        self._channel = grpc.aio.insecure_channel(target, interceptors=list(interceptors))
         self._stub = bank_pb2_grpc.BankStub(self._channel)
         self._timeout = timeout
         self._retry = retry or RetryPolicy()

@@ -28,6 +28,7 @@ from dbank.branch._watch import VectorWatch
 from dbank.ledger import OpId, VersionVector
 from dbank.ledger.codec import encode_op
 from dbank.replication._peer import Peer
+from dbank.tracing import branch_trace
 
 log = logging.getLogger(__name__)
 
@@ -108,15 +109,21 @@ class OutboundLink:
         log.info("link to branch %d up at %s", self.peer.branch_id, self.peer.address)
         committed = self._branch.writer.committed
         sent = self.acked.vector[me]
+        trace = branch_trace(self._branch.config.trace_dir, me)
         try:
             while True:
                 await committed.wait_for(_beyond(me, sent), None)
                 ops = await self._branch.ops_of(me, sent, BATCH_LIMIT)
-                outbox.put_nowait(pb.ReplicateRequest(batch=pb.OpBatch(ops=map(encode_op, ops))))
+                batch = pb.OpBatch(ops=map(encode_op, ops))
+                if trace is not None:
+                    batch.lamport = trace.sending(ops, self.peer.branch_id)
+                outbox.put_nowait(pb.ReplicateRequest(batch=batch))
                 sent = ops[-1].id.seq
                 reply = await anext(replies, None)
                 if reply is None:
                     raise LinkClosed("the peer closed the stream")
+                if trace is not None:
+                    trace.acked(ops, reply.lamport, self.peer.branch_id)
                 # The ack counts what the peer applied, which is less than what was sent
                 # only while some op of the batch still waits there for a dep from a
                 # third branch; the next ack covers it.

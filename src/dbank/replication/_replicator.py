@@ -174,6 +174,24 @@ class Replicator:
         pulls = [self._pull_from(peer, wanted, within) for peer in self._peers.values()]
         await asyncio.gather(*pulls, return_exceptions=True)
 
+    async def sealed_count(self, branch: int, hlc: int, within: float) -> int:
+        deadline = time.monotonic() + within
+        request = pb.FetchOpsRequest(
+            branch_id=self._branch.branch_id,
+            have=vector_to_wire(self._branch.version_vector),
+            limit=FETCH_LIMIT,
+            seal_hlc=hlc,
+        )
+        peer = self._peers[branch]
+        try:
+            reply = await peer.replication.FetchOps(request, timeout=within)
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc) from None
+        await self._branch.receive(reply.ops)
+        count = vector_from_wire(reply.applied)[branch]
+        await self._pull_from(peer, VersionVector({branch: count}), _left(deadline))
+        return count
+
     async def open_at_owner(
         self, owner: int, command: OpenAccountCommand, within: float
     ) -> tuple[OpId, VersionVector]:

@@ -15,6 +15,9 @@ is the one part that does: it plays the scenario on real branches, for ``dbank r
     scenario = load_scenario(Path("input.json"))          # raises ScenarioError
     text = render_output(build_output(scenario, run_model(scenario)))
     text = render_output(build_output(scenario, run_scenario(scenario)))  # real branches
+
+``trace_scenario`` is the same run recording every process's Lamport clock (P2), and
+``fall_2023_trace`` and ``classic_trace`` write what it recorded in the P2 shapes.
 """
 
 from dbank.scenario._errors import ScenarioError
@@ -25,11 +28,14 @@ from dbank.scenario._output import JsonObject, build_output, render_output
 from dbank.scenario._results import EventResult, Result
 from dbank.scenario._runner import run_scenario
 from dbank.scenario._scenario import Customer, Event, Interface, Scenario, Variant
+from dbank.scenario._trace_output import Fall2023Trace, classic_trace, fall_2023_trace
+from dbank.scenario._trace_run import check_trace_dir, trace_scenario, write_trace_parts
 
 __all__ = [
     "Customer",
     "Event",
     "EventResult",
+    "Fall2023Trace",
     "Interface",
     "JsonObject",
     "Result",
@@ -38,8 +44,13 @@ __all__ = [
     "ScenarioError",
     "Variant",
     "build_output",
+    "check_trace_dir",
+    "classic_trace",
+    "fall_2023_trace",
     "load_scenario",
     "render_output",
     "run_model",
     "run_scenario",
+    "trace_scenario",
+    "write_trace_parts",
 ]

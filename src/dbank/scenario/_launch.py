@@ -167,9 +167,10 @@ class InProcessBranches:
                 raise RunError(f"branch {config.branch_id} failed to start: {result}")
 
     async def stop(self, *, graceful: bool = True) -> None:
+        """Stop every branch cleanly (``graceful`` or not: in one process a clean stop
+        costs little, and cutting streams short makes gRPC complain on standard error)."""
         servers, self._servers = self._servers, []
-        grace = STOP_GRACE if graceful else 0.0
-        await asyncio.gather(*(server.stop(grace) for server in servers))
+        await asyncio.gather(*(server.stop(STOP_GRACE) for server in servers))
 
 
 # Forked processes --------------------------------------------------------------------------

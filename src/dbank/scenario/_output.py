@@ -11,7 +11,8 @@ The shapes, one element per customer entry unless said otherwise::
     P3 Fall 2023   {"id": 1, "recv": [{"interface": "query", "balance": 400, "branch": 2}]}
                                                   one element per event, not per entry
 
-P2 Fall 2023 output is a Lamport-clock trace, which is not written here.
+P2 Fall 2023 output is a Lamport-clock trace, which the results do not hold: it is written
+from a traced run's events (``_trace_output``).
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ def build_output(scenario: Scenario, results: Sequence[EventResult]) -> list[Jso
         case Variant.P3_FALL_2023:
             return _per_event(answered)
         case Variant.P2_FALL_2023:
-            raise NotImplementedError("P2 Fall 2023 output is a Lamport-clock trace")
+            raise NotImplementedError(
+                "P2 Fall 2023 output is a Lamport-clock trace: see fall_2023_trace"
+            )
 
 
 def render_output(document: list[JsonObject]) -> str:

@@ -12,7 +12,9 @@ of its peers are up:
 2. The customers' events run one after another in input order, each at its own branch,
    all clients sharing one ``Session`` and the default ``WriteConcern.ALL``: every event
    sees every earlier one, wherever it ran. A withdraw refused with ``InsufficientFunds``
-   is a ``"failure"`` and changes nothing.
+   is a ``"failure"`` and changes nothing. Given a trace directory, every customer and
+   every branch records its Lamport-clock events there (``dbank.tracing``), each event
+   a request of its customer, its writes carrying request ids that name the request.
 
 The branches are then stopped, on success and on every failure alike: a branch that
 exits, SIGINT or SIGTERM to the runner, or any error.

@@ -17,8 +17,10 @@ from dbank.ledger import Unavailable
 from dbank.replication import Replicator
 from dbank.server._bank_servicer import BankServicer
 from dbank.server._interceptors import ErrorInterceptor
+from dbank.server._lamport import LamportInterceptor
 from dbank.server._replication_servicer import ReplicationServicer
 from dbank.store import RedisLease, RedisStore
+from dbank.tracing import BranchTrace, open_branch_trace
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +41,10 @@ class BranchServer:
         server: grpc.aio.Server,
         health: health.aio.HealthServicer,
         address: str,
+        trace: BranchTrace | None = None,
     ) -> None:
         self.branch = branch
+        self.trace = trace
         self.replicator = replicator
         self.address = address
         self._replication = replication
@@ -51,11 +55,23 @@ class BranchServer:
 
     @classmethod
     async def start(cls, config: BranchConfig) -> BranchServer:
-        """Open the branch's store, serve it on ``config.listen`` and connect to its peers.
+        """Open the branch's store, serve it on ``config.listen`` and connect to its peers;
+        record its trace into ``config.trace_dir``, if given, until it stops.
 
         Raises:
             Unavailable: the store cannot be opened or the address cannot be bound.
+            OSError: the trace file cannot be created.
         """
+        trace = open_branch_trace(config.trace_dir, config.branch_id)
+        try:
+            return await cls._start(config, trace)
+        except BaseException:
+            if trace is not None:
+                trace.close()
+            raise
+
+    @classmethod
+    async def _start(cls, config: BranchConfig, trace: BranchTrace | None) -> BranchServer:
         store = await _open_store(config)
         branch = await Branch.open(config, store)
         health_servicer = health.aio.HealthServicer()
@@ -63,7 +79,7 @@ class BranchServer:
             branch, on_links_changed=lambda: _report_links(health_servicer, replicator)
         )
         try:
-            server = grpc.aio.server(interceptors=[ErrorInterceptor()])
+            server = grpc.aio.server(interceptors=_interceptors(trace))
             bank_pb2_grpc.add_BankServicer_to_server(BankServicer(branch), server)
             replication = ReplicationServicer(branch, replicator.inbound)
             replication_pb2_grpc.add_ReplicationServicer_to_server(replication, server)
@@ -83,7 +99,8 @@ class BranchServer:
             await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
         _report_links(health_servicer, replicator)
         host = config.listen.rsplit(":", 1)[0]
-        made = cls(branch, replicator, replication, server, health_servicer, f"{host}:{port}")
+        address = f"{host}:{port}"
+        made = cls(branch, replicator, replication, server, health_servicer, address, trace)
         if isinstance(store, RedisStore) and store.lease.token is not None:
             made._keep_lease(store.lease)
         return made
@@ -109,6 +126,15 @@ class BranchServer:
         await self._server.stop(grace)
         await self.replicator.close()
         await self.branch.close()
+        if self.trace is not None:
+            self.trace.close()
+
+
+def _interceptors(trace: BranchTrace | None) -> list[grpc.aio.ServerInterceptor]:
+    # Lamport innermost: it sees a handler's errors before they become statuses.
+    if trace is None:
+        return [ErrorInterceptor()]
+    return [ErrorInterceptor(), LamportInterceptor(trace)]
 
 
 async def _open_store(config: BranchConfig) -> RedisStore | None:

@@ -1,4 +1,5 @@
-"""Server interceptors: where dbank's errors become gRPC statuses, for every method."""
+"""Server interceptors: where dbank's errors become gRPC statuses, for every method; the
+base of every interceptor that wraps unary handlers."""
 
 from __future__ import annotations
 
@@ -16,13 +17,16 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Maps a ``DbankError`` raised by a unary handler to its rich status; anything else
-    is a defect, logged and answered ``INTERNAL`` (never ``UNKNOWN``)."""
+class UnaryInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Wraps the unary handler of each method that ``wrap`` chooses, once per method."""
 
     def __init__(self) -> None:
-        # Wrapped handlers by method: built once, not on every call.
+        # Handlers by method, wrapped or not: built once, not on every call.
         self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+
+    def wrap(self, behavior: Handler, method: str) -> Handler | None:
+        """The handler to run instead of ``behavior`` for ``method``; None: ``behavior``."""
+        raise NotImplementedError
 
     async def intercept_service(
         self,
@@ -36,13 +40,25 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
-        wrapped = grpc.unary_unary_rpc_method_handler(
-            _mapping_errors(handler.unary_unary, method),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        behavior = self.wrap(handler.unary_unary, method)
+        if behavior is None:
+            wrapped = handler
+        else:
+            wrapped = grpc.unary_unary_rpc_method_handler(
+                behavior,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
         self._wrapped[method] = wrapped
         return wrapped
+
+
+class ErrorInterceptor(UnaryInterceptor):
+    """Maps a ``DbankError`` raised by a unary handler to its rich status; anything else
+    is a defect, logged and answered ``INTERNAL`` (never ``UNKNOWN``)."""
+
+    def wrap(self, behavior: Handler, method: str) -> Handler:
+        return _mapping_errors(behavior, method)
 
 
 def _mapping_errors(behavior: Handler, method: str) -> Handler:

@@ -26,6 +26,7 @@ from dbank.ledger import (
 from dbank.ledger.codec import encode_op
 from dbank.replication import InboundStreams
 from dbank.server._errors import to_status
+from dbank.tracing import BranchTrace, branch_trace
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +83,16 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
                     f"branch {peer_id} belongs to another bank (genesis differs)",
                     reason="GENESIS_MISMATCH",
                 )
+            trace = branch_trace(self._branch.config.trace_dir, self._branch.branch_id)
             with self._inbound.streaming(peer_id):
                 yield pb.ReplicateResponse(applied=vector_to_wire(self._branch.version_vector))
                 while (request := await stream.get()) is not None:
                     if not request.HasField("batch"):
                         raise InvalidArgument("only op batches follow the Hello")
-                    yield pb.ReplicateResponse(applied=await self._apply(request.batch))
+                    if trace is None:
+                        yield pb.ReplicateResponse(applied=await self._apply(request.batch))
+                    else:
+                        yield await self._apply_traced(request.batch, peer_id, trace)
         except DbankError as exc:
             log.warning("replication stream refused: %s", exc)
             status = to_status(exc)
@@ -105,10 +110,20 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
         applied = committed.vector
         return vector_to_wire(VersionVector({origin: applied[origin] for origin in sent}))
 
+    async def _apply_traced(
+        self, batch: pb.OpBatch, peer_id: int, trace: BranchTrace
+    ) -> pb.ReplicateResponse:
+        """``_apply`` between the Lamport receive of the batch and the send of its ack."""
+        received = trace.received(batch.ops, batch.lamport, peer_id)
+        applied = await self._apply(batch)
+        return pb.ReplicateResponse(applied=applied, lamport=trace.acking(received, peer_id))
+
     async def FetchOps(
         self, request: pb.FetchOpsRequest, context: grpc.aio.ServicerContext
     ) -> pb.FetchOpsResponse:
         self._check_peer(request.branch_id)
+        if request.seal_hlc:
+            await self._branch.writer.seal(request.seal_hlc)
         limit = min(request.limit or MAX_FETCH, MAX_FETCH)
         ops = await self._branch.ops_lacking(vector_from_wire(request.have), limit)
         return pb.FetchOpsResponse(

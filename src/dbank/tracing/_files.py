@@ -1,20 +1,20 @@
 """A trace directory: the events of every process of a run, one file per recorder.
 
-Each branch writes ``branch-ID.jsonl`` when it stops and the customers' side writes
-``customers.jsonl``; one event per line (``TraceEvent.to_line``), in the order the process
-recorded them. A file appears whole or not at all (written aside, then renamed), so a
-reader never sees half a trace.
+Each branch writes ``branch-ID.jsonl`` and the customers' side ``customers.jsonl``: one
+event per line (``TraceEvent.to_line``), in the order the process recorded them. Each line
+is written as its event is recorded, so a file is whole up to its last event even if its
+process is killed right after (a run may kill branches it no longer needs).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from dbank.tracing._events import TraceEvent
 
-__all__ = ["TraceMissing", "branch_file", "customers_file", "read_trace", "write_events"]
+__all__ = ["TraceFile", "TraceMissing", "branch_file", "customers_file", "read_trace"]
 
 
 class TraceMissing(Exception):
@@ -29,15 +29,25 @@ def customers_file(directory: Path) -> Path:
     return directory / "customers.jsonl"
 
 
-def write_events(path: Path, events: Iterable[TraceEvent]) -> None:
-    """Write ``events`` to ``path``, replacing it at once when complete.
+class TraceFile:
+    """A trace file being written, from empty. ``close()`` when done.
 
     Raises:
-        OSError: the file cannot be written.
+        OSError: on construction, if the file cannot be created.
     """
-    aside = path.with_name(f".{path.name}.{os.getpid()}")
-    aside.write_text("".join(event.to_line() + "\n" for event in events))
-    aside.replace(path)
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+
+    def append(self, event: TraceEvent) -> None:
+        # One write per line, unbuffered: a line is never left in a buffer of this process.
+        os.write(self._fd, (event.to_line() + "\n").encode())
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def read_trace(directory: Path, branch_ids: Sequence[int]) -> list[TraceEvent]:

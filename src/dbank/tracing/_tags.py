@@ -20,6 +20,7 @@ __all__ = [
     "LAMPORT_KEY",
     "CustomerRequest",
     "customer_request_of",
+    "lamport_metadata",
     "lamport_of",
     "request_of",
     "tagged_request_id",
@@ -48,6 +49,11 @@ def request_of(request_id: str) -> int | None:
     """The customer request a ``tagged_request_id`` stands for; ``None`` for any other."""
     match = _TAG.fullmatch(request_id)
     return None if match is None else int(match.group(1))
+
+
+def lamport_metadata(stamp: int) -> tuple[tuple[str, str]]:
+    """The metadata that carries the Lamport stamp ``stamp``."""
+    return ((LAMPORT_KEY, str(stamp)),)
 
 
 def lamport_of(metadata: Metadata | None) -> int | None:
