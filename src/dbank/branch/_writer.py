@@ -37,12 +37,15 @@ from dbank.ledger import (
     plan,
 )
 from dbank.ledger.ops import Grant
-from dbank.store import Commit, Store
+from dbank.store import Commit, Store, StoreConflict
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
 ORIGINATION_WAIT = 5.0
+CONFLICT_ATTEMPTS = 8
+"""How many times a batch is decided again when other processes serving the same branch
+keep committing first; then its requests get the conflict (UNAVAILABLE, retryable)."""
 
 
 @dataclass(slots=True)
@@ -218,7 +221,7 @@ class Writer:
                     break
                 batch.append(item)
             try:
-                await self._process(batch)
+                await self._process_deciding_again(batch)
             except Exception as exc:
                 log.exception("writer batch failed; reloading state from the store")
                 failure = Unavailable(f"the store failed: {exc}")
@@ -228,6 +231,28 @@ class Writer:
                     elif not item.future.done():
                         item.future.set_exception(failure)
                 await self._reload()
+
+    async def _process_deciding_again(self, batch: list[_Pending | _Remote]) -> None:
+        """Process the batch; if the store says another process serving this branch
+        committed first (``StoreConflict``: nothing was written), take in what it
+        committed and decide the whole batch again on that state."""
+        for _ in range(CONFLICT_ATTEMPTS - 1):
+            try:
+                await self._process(batch)
+                return
+            except StoreConflict:
+                await self._catch_up()
+        await self._process(batch)
+
+    async def _catch_up(self) -> None:
+        """Apply what other processes serving this branch committed to the same store."""
+        ops = await self._store.catch_up()
+        for op in ops:
+            self.state.apply(op)
+            self._clock.observe(op.hlc)
+        if ops:
+            self.recent.extend(ops)
+            self.committed.publish(self.state.version_vector())
 
     async def _process(self, batch: list[_Pending | _Remote]) -> None:
         for item in batch:

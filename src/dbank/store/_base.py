@@ -79,6 +79,12 @@ class Store(Protocol):
         """
         ...
 
+    async def catch_up(self) -> list[Op]:
+        """The ops that other processes serving the same branch committed to this store
+        since the state this store's writer holds, in HLC order; afterwards commits are
+        checked against the state after them. Stores that one process owns return []."""
+        ...
+
     async def read_ops(self, origin: int, after_seq: int, limit: int) -> list[Op]:
         """Up to ``limit`` ops of ``origin`` with seq > ``after_seq``, in seq order."""
         ...

@@ -53,6 +53,9 @@ class MemoryStore:
         for key, outcome in commit.learned:
             self._outcomes.setdefault(key, outcome)
 
+    async def catch_up(self) -> list[Op]:
+        return []  # one process owns the store: nothing is committed behind its back
+
     async def read_ops(self, origin: int, after_seq: int, limit: int) -> list[Op]:
         found: list[Op] = []
         seq = after_seq + 1

@@ -263,6 +263,9 @@ class SqliteStore:
             [(scope, rid, encode_outcome(o)) for (scope, rid), o in commit.learned],
         )
 
+    async def catch_up(self) -> list[Op]:
+        return []  # one process owns the store: nothing is committed behind its back
+
     async def read_ops(self, origin: int, after_seq: int, limit: int) -> list[Op]:
         return await self._run(lambda: self._read_ops(origin, after_seq, limit))
 
