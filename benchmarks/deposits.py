@@ -298,27 +298,21 @@ async def _balances(target: str) -> dict[str, int]:
 
 
 def bench_dbank(
-    children: Children, data_dir: Path, args: argparse.Namespace, progress: Console
+    children: Children,
+    store_flags: Sequence[str],
+    args: argparse.Namespace,
+    progress: Console,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    branch = [
-        "-m",
-        "dbank",
-        "branch",
-        "--id",
-        "1",
-        "--listen",
-        "127.0.0.1:0",
-        "--data",
-        str(data_dir),
-    ]
+    """One branch process on the store ``store_flags`` name (``--data DIR`` or ``--store
+    URL``): every level, then the lost-update check."""
+    branch = ["-m", "dbank", "branch", "--id", "1", "--listen", "127.0.0.1:0", *store_flags]
     proc = children.spawn(branch)
     target = await_ready(proc, BRANCH_READY, "dbank branch")
     asyncio.run(_open_accounts(target))
-    progress.print(f"[dim]dbank branch at {target}: levels {args.levels} ...[/dim]")
+    progress.print(f"[dim]branch ({' '.join(store_flags)}) at {target}: levels {args.levels}[/dim]")
     results = run_levels(children, proc, target, args)
     check = verify(asyncio.run(_balances(target)), results)
-    code = stop(proc)
-    check["branch_exit_status"] = code
+    check["branch_exit_status"] = stop(proc)
     return results, check
 
 
@@ -396,12 +390,23 @@ def _fmt(value: float, digits: int) -> str:
     return "-" if math.isnan(value) else f"{value:,.{digits}f}"
 
 
-def results_table(bare: Sequence[dict[str, Any]], dbank: Sequence[dict[str, Any]]) -> Table:
-    table = Table(title="Deposits (rate in deposits/s, latency in ms)")
-    headers = ("conc", "bare/s", "bare p50", "bare p99", "dbank/s", "dbank p50", "dbank p99")
-    for name in (*headers, "dbank/bare", "errors b/d"):
+def results_table(
+    baseline: Sequence[dict[str, Any]],
+    runs: Sequence[dict[str, Any]],
+    *,
+    names: tuple[str, str] = ("bare", "dbank"),
+    title: str = "Deposits (rate in deposits/s, latency in ms)",
+) -> Table:
+    """One row per concurrency level: two runs side by side (``names``: the baseline's,
+    then the measured one's), and the ratio of their rates."""
+    base, measured = names
+    table = Table(title=title)
+    headers = ["conc"]
+    for name in names:
+        headers += [f"{name}/s", f"{name} p50", f"{name} p99"]
+    for name in (*headers, f"{measured}/{base}", f"errors {base[0]}/{measured[0]}"):
         table.add_column(name, justify="right", no_wrap=True)
-    for b, d in zip(bare, dbank, strict=True):
+    for b, d in zip(baseline, runs, strict=True):
         table.add_row(
             str(b["concurrency"]),
             _fmt(b["rate"], 0),
@@ -466,7 +471,8 @@ def orchestrate(args: argparse.Namespace) -> int:
         cond = conditions(args, Path(tmp))
         print_conditions(console, cond)
         bare = bench_bare(children, args, progress)
-        dbank, check = bench_dbank(children, Path(tmp) / "branch-1", args, progress)
+        store = ["--data", str(Path(tmp) / "branch-1")]
+        dbank, check = bench_dbank(children, store, args, progress)
     console.print(results_table(bare, dbank))
     print_check(console, check)
     if args.json is not None:

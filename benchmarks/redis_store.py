@@ -19,7 +19,6 @@ Usage: ``python benchmarks/redis_store.py [--levels 1,16,64] [--duration 3] [--j
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import subprocess
@@ -27,65 +26,21 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from deposits import (
-    BRANCH_READY,
     Children,
-    _balances,
-    _fmt,
-    _open_accounts,
-    await_ready,
+    bench_dbank,
     conditions,
     parse_args,
     print_check,
-    run_levels,
-    stop,
-    verify,
+    results_table,
 )
 from rich.console import Console
-from rich.table import Table
 from support.redis_server import RedisServer
 
 REPORT_WIDTH = 110
-
-
-def bench_branch(
-    children: Children, store_flags: Sequence[str], args: argparse.Namespace, progress: Console
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """One branch process on the given store: every level, then the lost-update check."""
-    proc = children.spawn(
-        ["-m", "dbank", "branch", "--id", "1", "--listen", "127.0.0.1:0", *store_flags]
-    )
-    target = await_ready(proc, BRANCH_READY, "dbank branch")
-    asyncio.run(_open_accounts(target))
-    progress.print(f"[dim]branch ({' '.join(store_flags)}) at {target}: levels {args.levels}[/dim]")
-    results = run_levels(children, proc, target, args)
-    check = verify(asyncio.run(_balances(target)), results)
-    check["branch_exit_status"] = stop(proc)
-    return results, check
-
-
-def results_table(sqlite: Sequence[dict[str, Any]], redis: Sequence[dict[str, Any]]) -> Table:
-    table = Table(title="Deposits on one branch (rate in deposits/s, latency in ms)")
-    headers = ("conc", "sqlite/s", "sqlite p50", "sqlite p99", "redis/s", "redis p50", "redis p99")
-    for name in (*headers, "redis/sqlite", "errors s/r"):
-        table.add_column(name, justify="right", no_wrap=True)
-    for s, r in zip(sqlite, redis, strict=True):
-        table.add_row(
-            str(s["concurrency"]),
-            _fmt(s["rate"], 0),
-            _fmt(s["p50_ms"], 2),
-            _fmt(s["p99_ms"], 2),
-            _fmt(r["rate"], 0),
-            _fmt(r["p50_ms"], 2),
-            _fmt(r["p99_ms"], 2),
-            f"{r['rate'] / s['rate']:.2f}" if s["rate"] else "-",
-            f"{s['errors']}/{r['errors']}",
-        )
-    return table
 
 
 def redis_version() -> str:
@@ -117,15 +72,16 @@ def orchestrate(args: argparse.Namespace) -> int:
             " redis-server, branch and load generator share the machine"
         )
         console.print(f"machine load before the run (1/5/15 min): {cond['load_average']}")
-        sqlite, sqlite_check = bench_branch(
+        sqlite, sqlite_check = bench_dbank(
             children, ["--data", str(root / "sqlite")], args, progress
         )
         server = RedisServer(root / "redis").start()
         try:
-            redis, redis_check = bench_branch(children, ["--store", server.url()], args, progress)
+            redis, redis_check = bench_dbank(children, ["--store", server.url()], args, progress)
         finally:
             server.stop()
-    console.print(results_table(sqlite, redis))
+    title = "Deposits on one branch (rate in deposits/s, latency in ms)"
+    console.print(results_table(sqlite, redis, names=("sqlite", "redis"), title=title))
     for name, check in (("sqlite", sqlite_check), ("redis", redis_check)):
         console.print(f"{name}: ", end="")
         print_check(console, check)

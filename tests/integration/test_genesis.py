@@ -68,7 +68,10 @@ async def test_a_peer_with_another_genesis_is_refused(tmp_path: Path) -> None:
         error = error_from_rpc(refused.value)
         assert error.reason == "GENESIS_MISMATCH"
         for server in servers:
-            assert not server.replicator.links[3 - server.branch.branch_id].connected
+            link = server.replicator.links[3 - server.branch.branch_id]
+            async with asyncio.timeout(10):
+                await link.attempted.wait()
+            assert not link.connected
     finally:
         for server in servers:
             await server.stop(0)

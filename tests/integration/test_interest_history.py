@@ -39,10 +39,8 @@ from dbank.ledger import (
     EntryKind,
     InterestCommand,
     OpenAccountCommand,
-    OpId,
     RequestIdReused,
     TransferCommand,
-    VersionVector,
     WithdrawCommand,
 )
 
@@ -82,13 +80,9 @@ async def _history(data_dir: Path) -> None:
         await deposit("stmt", 1_000)
         clock.at(dt.date(2024, 3, 2))
         interest = InterestCommand("stmt", "5", FEB_29, "i-stmt")
-        await branch.calculate_interest(interest, CONTEXT, _alone)
+        await branch.calculate_interest(interest, CONTEXT)
         clock.at(dt.date(2024, 3, 3))
         await branch.withdraw(WithdrawCommand("stmt", 500, "w-stmt"), CONTEXT)
-
-
-async def _alone(owner: int, within: float) -> tuple[OpId, VersionVector]:
-    raise AssertionError("a branch of one owns every account")
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from dbank.branch import Branch, BranchConfig
-from dbank.branch._writer import Writer
-from dbank.ledger import HybridLogicalClock
 from dbank.ledger.ownership import owner_branch
-from dbank.store import MemoryStore, SqliteStore, Store
 
 
 class SetClock:
@@ -43,14 +40,7 @@ async def branch_with_clock(
     """A branch on ``data_dir`` (None: in memory) whose HLC follows ``clock``. With
     ``peers`` it has no links to them: it only originates, for a bank of that shape."""
     config = BranchConfig(branch_id, data_dir=data_dir, peers=peers or {})
-    path = config.store_path
-    store: Store = (
-        MemoryStore() if path is None else await SqliteStore.open(path, branch_id=branch_id)
-    )
-    snapshot = await store.load()
-    writer = Writer(branch_id, snapshot.state, store, HybridLogicalClock(clock, snapshot.last_hlc))
-    writer.start()
-    branch = Branch(config, store, writer)
+    branch = await Branch.open(config, wall_ms=clock)
     try:
         yield branch
     finally:

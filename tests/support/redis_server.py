@@ -19,6 +19,7 @@ import pytest
 import redis
 
 from dbank.scenario._launch import free_ports
+from dbank.store._redis_safety import REQUIRED_SETTINGS
 
 READY_DEADLINE = 20.0
 READY_LINE = b"Ready to accept connections"
@@ -28,12 +29,10 @@ INSTALL_HINT = (
     " install it (Debian/Ubuntu: apt-get install redis-server; Fedora: dnf install redis;"
     " macOS: brew install redis)"
 )
-DURABLE_SETTINGS = (
-    *("--appendonly", "yes"),
-    *("--appendfsync", "always"),
-    *("--no-appendfsync-on-rewrite", "no"),
-    *("--maxmemory-policy", "noeviction"),
+DURABLE_SETTINGS = tuple(
+    part for name, value in REQUIRED_SETTINGS.items() for part in (f"--{name}", value)
 )
+"""The settings a branch insists on (DESIGN section 7), as redis-server flags."""
 
 
 def redis_server_binary() -> str:

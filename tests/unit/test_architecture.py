@@ -89,7 +89,17 @@ def test_every_error_has_a_status_and_never_unknown(cls: type[DbankError]) -> No
 
 @pytest.mark.parametrize(
     "module",
-    ["dbank", "dbank.ledger", "dbank.store", "dbank.client", "dbank.branch", "dbank.server"],
+    [
+        "dbank",
+        "dbank.ledger",
+        "dbank.store",
+        "dbank.client",
+        "dbank.branch",
+        "dbank.server",
+        "dbank.scenario",
+        "dbank.tracing",
+        "dbank.replication",
+    ],
 )
 def test_public_faces_are_sorted_and_resolve(module: str) -> None:
     mod = importlib.import_module(module)

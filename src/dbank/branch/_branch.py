@@ -22,7 +22,6 @@ from dbank.branch._history import (
     HistoryPage,
     HistoryReader,
     InterestResult,
-    OwnerCall,
     StatementResult,
 )
 from dbank.branch._network import Network, NoPeers
@@ -32,6 +31,7 @@ from dbank.ledger import (
     AlreadyPosted,
     BranchesUnreachable,
     DayNotClosed,
+    DbankError,
     DepositCommand,
     EscrowShortfall,
     GrantCommand,
@@ -55,7 +55,7 @@ from dbank.ledger import (
     VersionVector,
     WithdrawCommand,
 )
-from dbank.ledger.clock import day_start_hlc
+from dbank.ledger.clock import WallClock, day_start_hlc
 from dbank.ledger.codec import decode_op, encode_op
 from dbank.ledger.commands import check_id
 from dbank.ledger.history import bounded_page_size
@@ -124,16 +124,22 @@ def _wall_ms() -> int:
 class Branch:
     """Create with ``await Branch.open(config)``; ``await close()`` when done."""
 
-    def __init__(self, config: BranchConfig, store: Store, writer: Writer) -> None:
+    def __init__(
+        self, config: BranchConfig, store: Store, writer: Writer, wall_ms: WallClock = _wall_ms
+    ) -> None:
         self.config = config
         self.writer = writer
+        self._wall_ms = wall_ms
         self.network: Network = NoPeers()
         self._store = store
         self._borrowing: dict[str, list[int]] = {}
 
     @classmethod
-    async def open(cls, config: BranchConfig, store: Store | None = None) -> Branch:
-        """Load the branch's state from its store and start its writer."""
+    async def open(
+        cls, config: BranchConfig, store: Store | None = None, *, wall_ms: WallClock = _wall_ms
+    ) -> Branch:
+        """Load the branch's state from its store and start its writer. ``wall_ms`` is the
+        wall clock its HLC follows and its "today" comes from (tests set their own)."""
         if store is None:
             path = config.store_path
             store = (
@@ -142,10 +148,10 @@ class Branch:
                 else await SqliteStore.open(path, branch_id=config.branch_id)
             )
         snapshot = await store.load()
-        clock = HybridLogicalClock(_wall_ms, snapshot.last_hlc)
+        clock = HybridLogicalClock(wall_ms, snapshot.last_hlc)
         writer = Writer(config.branch_id, snapshot.state, store, clock)
         writer.start()
-        branch = cls(config, store, writer)
+        branch = cls(config, store, writer, wall_ms)
         if config.genesis is not None:
             try:
                 await branch._apply_genesis(config.genesis)
@@ -253,9 +259,11 @@ class Branch:
 
     async def open_account(
         self, command: OpenAccountCommand, context: RequestContext
-    ) -> tuple[AccountView, OpId, VersionVector]:
+    ) -> tuple[AccountView, OpId, VersionVector, tuple[int, ...]]:
         """Open an account, durably; idempotent by (account_id, request_id). Another
-        branch than the account id's owner forwards the request to the owner.
+        branch than the account id's owner forwards the request to the owner (which waits
+        for every branch). Returns the account, the op, this replica's state, and the
+        branches that had not confirmed the op when write concern ``ALL`` stopped waiting.
 
         Raises:
             AccountExists, RequestIdReused, Unavailable.
@@ -265,12 +273,14 @@ class Branch:
         if owner != self.branch_id:
             op_id, session = await self.network.open_at_owner(owner, command, context.budget)
             await self.cover(session, context.budget)
-            return self.account(command.account_id), op_id, self.version_vector
+            return self.account(command.account_id), op_id, self.version_vector, ()
         outcome = await self.writer.submit(command)
         op_id = _op_id(outcome)
+        unconfirmed: list[int] = []
         if context.wait_all:
-            await self.network.confirm(op_id, context.budget)
-        return self.account(command.account_id), op_id, self.version_vector
+            unconfirmed = await self.network.confirm(op_id, context.budget)
+        view = self.account(command.account_id)
+        return view, op_id, self.version_vector, tuple(unconfirmed)
 
     async def deposit(self, command: DepositCommand, context: RequestContext) -> WriteResult:
         """Raises AccountNotFound, CurrencyMismatch, BalanceOverflow, RequestIdReused."""
@@ -306,7 +316,7 @@ class Branch:
     ) -> Outcome:
         """Submit the command; if this branch's escrow falls short, borrow and submit again
         (the writer goes on meanwhile: it never waits on the network)."""
-        alone = not self.network.peer_ids
+        alone = not self.config.peers
         try:
             return await self.writer.submit(command, final=alone)
         except EscrowShortfall as short:
@@ -389,6 +399,14 @@ class Branch:
             ops = await self._store.read_ops(origin, after, limit)
         return ops
 
+    async def encoded_ops_of(self, origin: int, after: int, limit: int) -> list[tuple[Op, bytes]]:
+        """``ops_of``, each op with its canonical bytes (made once however many peers
+        they are sent to)."""
+        found = self.writer.recent.encoded_after(origin, after, limit)
+        if found is None:
+            found = [(op, encode_op(op)) for op in await self._store.read_ops(origin, after, limit)]
+        return found
+
     async def receive(self, encoded: Sequence[bytes]) -> VersionVector:
         """Apply ops other branches sent, as their canonical bytes; returns once they are
         durable here (or held back for missing deps), with the highest op id of each origin
@@ -425,12 +443,12 @@ class Branch:
     # Interest, history and statements (DESIGN §6) ---------------------------------------
 
     async def calculate_interest(
-        self, command: InterestCommand, context: RequestContext, at_owner: OwnerCall
+        self, command: InterestCommand, context: RequestContext
     ) -> InterestResult:
         """Post a savings account's interest through ``command.as_of``, durably, once per
         day: a day posted already returns its posting and adds nothing. Idempotent by
         (account_id, request_id). Only the account's owner branch posts; another branch
-        forwards the request with ``at_owner`` and answers once its replica has the op.
+        forwards the request there and answers once its replica has the op.
 
         Raises:
             InvalidArgument: ``INVALID_AS_OF`` (today or later, or before the opening day).
@@ -439,10 +457,10 @@ class Branch:
             Unavailable, StaleAccrual (retry).
         """
         await self.cover(context.session, context.budget)
-        check_past(command.as_of, _today())
+        check_past(command.as_of, self._today())
         owner = owner_branch(command.account_id, self.config.branch_ids)
         if owner != self.branch_id:
-            op_id, session = await at_owner(owner, context.budget)
+            op_id, session = await self.network.interest_at_owner(owner, command, context.budget)
             await self.cover(session, context.budget)
             return await self._posting(command, op_id)
         for _ in range(INTEREST_ATTEMPTS):
@@ -513,6 +531,9 @@ class Branch:
                 *(self.network.sealed_count(b, end, within) for b in waiting),
                 return_exceptions=True,
             )
+            for count in counts:
+                if isinstance(count, BaseException) and not isinstance(count, DbankError):
+                    raise count  # a bug, not a branch out of reach
             vector = self.version_vector
             waiting = [
                 b
@@ -527,6 +548,10 @@ class Branch:
                 " day has reached this branch yet; retry once they are reachable",
                 branches=names,
             )
+
+    def _today(self) -> dt.date:
+        """Today (UTC) by the wall clock the branch's HLC follows."""
+        return dt.datetime.fromtimestamp(self._wall_ms() / 1000, tz=dt.UTC).date()
 
     async def _posting(
         self, command: InterestCommand, op_id: OpId, unconfirmed: tuple[int, ...] = ()
@@ -606,8 +631,3 @@ def _background(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
     # Best-effort work: a failure is logged by the network layer, not raised here.
     task.add_done_callback(lambda t: t.cancelled() or t.exception())
     return task
-
-
-def _today() -> dt.date:
-    """Today (UTC) by the wall clock the branch's HLC follows."""
-    return dt.datetime.fromtimestamp(_wall_ms() / 1000, tz=dt.UTC).date()

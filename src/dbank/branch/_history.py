@@ -8,11 +8,11 @@ depends only on that snapshot, never on ops committed while it reads.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from dbank.ledger import Entry, InterestPosting, Op, OpId, PageToken, Statement, VersionVector
+from dbank.ledger import Entry, InterestPosting, Op, PageToken, Statement, VersionVector
 from dbank.ledger.clock import hlc_day
 from dbank.ledger.history import Position, change_of, day_position, entries, position
 from dbank.ledger.interest import Accrual, Period, accrue
@@ -103,12 +103,6 @@ class HistoryReader:
             if len(batch) < READ_BATCH:
                 return
             after = position(batch[-1])
-
-
-OwnerCall = Callable[[int, float], Awaitable[tuple[OpId, VersionVector]]]
-"""Send the request to the given owner branch, waiting at most the given seconds; return
-the op that answers it and the owner's state right after (the forwarding branch covers it
-before it answers). Raises the owner's ``DbankError``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,18 +5,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Protocol
 
-from dbank.ledger import OpenAccountCommand, OpId, VersionVector
+from dbank.ledger import InterestCommand, OpenAccountCommand, OpId, Unavailable, VersionVector
 
 
 class Network(Protocol):
-    @property
-    def peer_ids(self) -> Sequence[int]:
-        """Every other branch of the bank."""
-        ...
-
     async def borrow(self, account_id: str, shortfall: int, within: float) -> list[int]:
         """Ask every other branch at once for up to ``shortfall`` of its escrow share of the
         account, and apply the grants they make; return the branches that did not answer
@@ -54,11 +48,20 @@ class Network(Protocol):
         """
         ...
 
+    async def interest_at_owner(
+        self, owner: int, command: InterestCommand, within: float
+    ) -> tuple[OpId, VersionVector]:
+        """Have branch ``owner`` post the account's interest; return the posting's op and
+        the owner's state right after.
+
+        Raises:
+            DbankError: the owner's answer (DayNotClosed, WrongAccountType, Unavailable...).
+        """
+        ...
+
 
 class NoPeers:
     """The network of a bank with a single branch."""
-
-    peer_ids: Sequence[int] = ()
 
     async def borrow(self, account_id: str, shortfall: int, within: float) -> list[int]:
         return []
@@ -70,9 +73,14 @@ class NoPeers:
         return None
 
     async def sealed_count(self, branch: int, hlc: int, within: float) -> int:
-        raise AssertionError("a bank of one branch has no other branch")
+        raise Unavailable(f"branch {branch} cannot be reached: no links to other branches")
 
     async def open_at_owner(
         self, owner: int, command: OpenAccountCommand, within: float
+    ) -> tuple[OpId, VersionVector]:
+        raise AssertionError("a bank of one branch owns every account")
+
+    async def interest_at_owner(
+        self, owner: int, command: InterestCommand, within: float
     ) -> tuple[OpId, VersionVector]:
         raise AssertionError("a bank of one branch owns every account")

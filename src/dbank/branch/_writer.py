@@ -266,8 +266,6 @@ class Writer:
         def decide(stored: Mapping[IdempotencyKey, Outcome]) -> Commit | None:
             # Runs inside the store's transaction (possibly on its thread): it reads the
             # committed state, which only this writer changes, and only after it returns.
-            nonlocal result
-            result = _BatchResult()
             learned = self._apply_remote(overlay, remote, result)
             outcomes: list[tuple[IdempotencyKey, Outcome]] = []
             reserved = dict(self._holds)
@@ -304,30 +302,31 @@ class Writer:
     def _apply_remote(
         self, overlay: LedgerState, incoming: list[Op], result: _BatchResult
     ) -> list[tuple[IdempotencyKey, Outcome]]:
-        """Apply every held or incoming op that is ready, in causal order; keep the rest."""
+        """Apply every held or incoming op that is ready, in causal order; keep the rest.
+        Only incoming ops can make a held op ready: without them there is nothing to do."""
+        if not incoming:
+            result.held = self._held
+            return []
         held = dict(self._held)
         for op in incoming:
             if not overlay.has_applied(op) and op.id.origin not in self.halted:
                 held.setdefault(op.id, op)
         learned: list[tuple[IdempotencyKey, Outcome]] = []
-        progress = bool(held)
-        while progress:
-            progress = False
-            # HLC order extends causal order: one pass applies every chain that is ready.
-            for op in sorted(held.values(), key=lambda o: o.hlc):
-                if overlay.has_applied(op) or op.id.origin in result.halted:
-                    del held[op.id]
-                elif overlay.is_ready(op):
-                    del held[op.id]
-                    try:
-                        overlay.apply(op)
-                    except InvariantViolation as exc:
-                        result.halted[op.id.origin] = str(exc)
-                        continue
-                    self._clock.observe(op.hlc)
-                    result.ops.append(op)
-                    learned.extend(_learned_outcome(overlay, op))
-                    progress = True
+        # HLC order extends causal order (an op's deps all have smaller timestamps), so one
+        # pass in that order applies every chain that is ready.
+        for op in sorted(held.values(), key=lambda o: o.hlc):
+            if overlay.has_applied(op) or op.id.origin in result.halted:
+                del held[op.id]
+            elif overlay.is_ready(op):
+                del held[op.id]
+                try:
+                    overlay.apply(op)
+                except InvariantViolation as exc:
+                    result.halted[op.id.origin] = str(exc)
+                    continue
+                self._clock.observe(op.hlc)
+                result.ops.append(op)
+                learned.extend(_learned_outcome(overlay, op))
         result.held = held
         return learned
 

@@ -21,6 +21,7 @@ from dbank._proto import bank_pb2_grpc
 from dbank._wire import (
     ACCOUNT_TYPE_FROM_WIRE,
     ACCOUNT_TYPE_TO_WIRE,
+    op_id_from_wire,
     vector_from_wire,
     vector_to_wire,
 )
@@ -35,7 +36,7 @@ from dbank.client._types import (
     TransactionPage,
     TransferResult,
 )
-from dbank.ledger import AccountType, EntryKind, OpId
+from dbank.ledger import AccountType, EntryKind
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -190,7 +191,7 @@ class BankClient:
             reply.to_account_id,
             reply.to_balance,
             reply.currency,
-            _op_id(reply.op_id),
+            op_id_from_wire(reply.op_id),
             request_id,
             tuple(reply.unconfirmed_branches),
         )
@@ -227,7 +228,7 @@ class BankClient:
             dt.date.fromisoformat(reply.posted_through),
             reply.annual_rate,
             reply.day_balance,
-            _op_id(reply.op_id),
+            op_id_from_wire(reply.op_id),
             reply.posted_now,
             request_id,
             tuple(reply.unconfirmed_branches),
@@ -309,14 +310,10 @@ def _balance_change(
         reply.account_id,
         reply.balance,
         reply.currency,
-        _op_id(reply.op_id),
+        op_id_from_wire(reply.op_id),
         request_id,
         tuple(reply.unconfirmed_branches),
     )
-
-
-def _op_id(value: pb.OpId) -> OpId:
-    return OpId(value.origin, value.seq)
 
 
 def _account(value: pb.Account) -> Account:
@@ -334,7 +331,7 @@ def _account(value: pb.Account) -> Account:
 
 def _transaction(value: pb.Entry) -> Transaction:
     return Transaction(
-        _op_id(value.op_id),
+        op_id_from_wire(value.op_id),
         # The wire names are the domain names with a prefix (ENTRY_KIND_DEPOSIT).
         EntryKind[pb.EntryKind.Name(value.kind).removeprefix("ENTRY_KIND_")],
         value.amount,

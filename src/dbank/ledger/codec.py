@@ -94,9 +94,7 @@ def _to_json(value: object) -> object:
         return value.value
     if isinstance(value, dt.date):
         return value.isoformat()
-    if isinstance(value, tuple):
-        return [list(pair) for pair in value]
-    return value
+    return value  # tuples (genesis shares) encode as JSON arrays as they are
 
 
 def _from_json(fields: list[Any], types: tuple[type, ...]) -> list[Any]:

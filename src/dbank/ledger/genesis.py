@@ -8,16 +8,13 @@ replicate with each other.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 
-from dbank.ledger.codec import encode_op
+from dbank.ledger.codec import encode_op, op_digest
 from dbank.ledger.ops import AccountType, Genesis, Op
 from dbank.ledger.ownership import owner_branch
-from dbank.ledger.state import GENESIS_ORIGIN
-from dbank.ledger.version_vector import OpId, VersionVector
-
-GENESIS_ID = OpId(GENESIS_ORIGIN, 1)
+from dbank.ledger.state import GENESIS_ID
+from dbank.ledger.version_vector import VersionVector
 
 
 def escrow_shares(total: int, branch_ids: Iterable[int]) -> dict[int, int]:
@@ -47,4 +44,4 @@ def genesis_op(
 
 def genesis_digest(op: Op) -> str:
     """The SHA-256 of the op's canonical bytes, in hex: what branches compare in Hello."""
-    return hashlib.sha256(encode_op(op)).hexdigest()
+    return op_digest(encode_op(op))

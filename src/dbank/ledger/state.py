@@ -36,6 +36,7 @@ V = TypeVar("V")
 
 GENESIS_ORIGIN = 0
 """The origin of the genesis op: no branch (branch ids are positive)."""
+GENESIS_ID = OpId(GENESIS_ORIGIN, 1)
 
 RightsKey = tuple[str, int]
 """``(account_id, branch_id)``."""
@@ -137,26 +138,17 @@ class LedgerState:
         changes = self._effects(op)
         for (account_id, branch), delta in changes:
             self._add_rights(account_id, branch, delta)
-        if isinstance(op.body, OpenAccount):
-            body = op.body
+        body = op.body
+        if isinstance(body, OpenAccount | Genesis):
+            # Origin 0 is no branch: a genesis op names the owner branch itself.
+            owner = body.owner_branch if isinstance(body, Genesis) else op.id.origin
             self.accounts[body.account_id] = AccountRecord(
-                body.account_id, body.type, body.currency, body.owner, op.id.origin, op.hlc
+                body.account_id, body.type, body.currency, body.owner, owner, op.hlc
             )
-            self.balances[body.account_id] = 0
-        elif isinstance(op.body, Genesis):
-            genesis = op.body
-            self.accounts[genesis.account_id] = AccountRecord(
-                genesis.account_id,
-                genesis.type,
-                genesis.currency,
-                genesis.owner,
-                genesis.owner_branch,
-                op.hlc,
-            )
-        elif isinstance(op.body, Interest):
-            posted = op.body
-            self.postings[posted.account_id] = InterestPosting(
-                posted.through, op.id, posted.amount, posted.rate, posted.day_balance
+            self.balances.setdefault(body.account_id, 0)
+        elif isinstance(body, Interest):
+            self.postings[body.account_id] = InterestPosting(
+                body.through, op.id, body.amount, body.rate, body.day_balance
             )
         self.applied[op.id.origin] = op.id.seq
         return True
@@ -171,28 +163,31 @@ class LedgerState:
                     raise InvariantViolation(f"op {op.id} opens {body.account_id!r} again")
                 changes = []
             case Deposit():
+                self._check_movement(op, body.amount)
                 changes = [((body.account_id, origin), body.amount)]
             case Withdrawal():
+                self._check_movement(op, body.amount)
                 changes = [((body.account_id, origin), -body.amount)]
             case Transfer():
+                self._check_movement(op, body.amount)
                 changes = [
                     ((body.from_account_id, origin), -body.amount),
                     ((body.to_account_id, origin), body.amount),
                 ]
             case Grant():
+                self._check_movement(op, body.amount)
                 changes = [
                     ((body.account_id, origin), -body.amount),
                     ((body.account_id, body.to_branch), body.amount),
                 ]
             case Interest():
                 self._check_interest(op, body)
+                # A posting of no interest still marks its days as posted.
+                self._check_movement(op, body.amount, least=0)
                 changes = [((body.account_id, origin), body.amount)] if body.amount else []
             case Genesis():
                 self._check_genesis(op, body)
                 changes = [((body.account_id, branch), amount) for branch, amount in body.shares]
-        if not isinstance(body, OpenAccount | Genesis):
-            # A posting of no interest still marks its days as posted.
-            self._check_movement(op, body.amount, least=0 if isinstance(body, Interest) else 1)
         self._check_bounds(op, changes)
         return changes
 
@@ -207,7 +202,7 @@ class LedgerState:
                 )
 
     def _check_genesis(self, op: Op, body: Genesis) -> None:
-        if op.id != OpId(GENESIS_ORIGIN, 1) or op.deps:
+        if op.id != GENESIS_ID or op.deps:
             raise InvariantViolation(f"op {op.id} is a genesis op but not the bank's first")
         if body.account_id in self.accounts:
             raise InvariantViolation(f"op {op.id} opens {body.account_id!r} again")

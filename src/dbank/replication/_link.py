@@ -26,9 +26,8 @@ from dbank._wire import vector_from_wire
 from dbank.branch import Branch
 from dbank.branch._watch import VectorWatch
 from dbank.ledger import OpId, VersionVector
-from dbank.ledger.codec import encode_op
 from dbank.replication._peer import Peer
-from dbank.tracing import branch_trace
+from dbank.tracing import BranchTrace
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +48,7 @@ class OutboundLink:
         branch: Branch,
         peer: Peer,
         on_change: Callable[[], None] = lambda: None,
+        trace: BranchTrace | None = None,
     ) -> None:
         self.peer = peer
         self.acked = VectorWatch()
@@ -57,6 +57,7 @@ class OutboundLink:
         self.attempted = asyncio.Event()
         """Set once the first connection attempt has succeeded or failed."""
         self._branch = branch
+        self._trace = trace
 
     @property
     def connected(self) -> bool:
@@ -109,12 +110,13 @@ class OutboundLink:
         log.info("link to branch %d up at %s", self.peer.branch_id, self.peer.address)
         committed = self._branch.writer.committed
         sent = self.acked.vector[me]
-        trace = branch_trace(self._branch.config.trace_dir, me)
+        trace = self._trace
         try:
             while True:
                 await committed.wait_for(_beyond(me, sent), None)
-                ops = await self._branch.ops_of(me, sent, BATCH_LIMIT)
-                batch = pb.OpBatch(ops=map(encode_op, ops))
+                found = await self._branch.encoded_ops_of(me, sent, BATCH_LIMIT)
+                ops = [op for op, _ in found]
+                batch = pb.OpBatch(ops=[data for _, data in found])
                 if trace is not None:
                     batch.lamport = trace.sending(ops, self.peer.branch_id)
                 outbox.put_nowait(pb.ReplicateRequest(batch=batch))

@@ -8,20 +8,26 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import grpc
 
 from dbank._proto import bank_pb2
 from dbank._proto import replication_pb2 as pb
-from dbank._wire import ACCOUNT_TYPE_TO_WIRE, vector_from_wire, vector_to_wire
+from dbank._wire import (
+    ACCOUNT_TYPE_TO_WIRE,
+    op_id_from_wire,
+    vector_from_wire,
+    vector_to_wire,
+)
 from dbank.branch import Branch
 from dbank.client._errors import error_from_rpc
-from dbank.ledger import DbankError, OpenAccountCommand, OpId, VersionVector
-from dbank.ledger.codec import decode_op
+from dbank.ledger import DbankError, InterestCommand, OpenAccountCommand, OpId, VersionVector
 from dbank.replication._inbound import InboundStreams
 from dbank.replication._link import OutboundLink
 from dbank.replication._peer import Peer
+from dbank.tracing import BranchTrace
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +47,7 @@ class Replicator:
         self,
         branch: Branch,
         on_links_changed: Callable[[], None] = lambda: None,
+        trace: BranchTrace | None = None,
     ) -> None:
         self._branch = branch
         self._peers = {
@@ -48,17 +55,13 @@ class Replicator:
             for peer_id, address in sorted(branch.config.peers.items())
         }
         self.links = {
-            peer_id: OutboundLink(branch, peer, on_links_changed)
+            peer_id: OutboundLink(branch, peer, on_links_changed, trace)
             for peer_id, peer in self._peers.items()
         }
         self.inbound = InboundStreams()
         """The peers streaming to this branch; the Replication servicer keeps it."""
         self._heard: dict[int, VersionVector] = {}
         self._tasks: list[asyncio.Task[None]] = []
-
-    @property
-    def peer_ids(self) -> Sequence[int]:
-        return list(self._peers)
 
     async def start(self) -> None:
         """Attach to the branch and open the links. Until the peers have said how much of
@@ -146,9 +149,7 @@ class Replicator:
             reply = await peer.replication.RequestRights(request, timeout=_left(deadline))
             if reply.granted > 0:
                 # The rights are ours only once the Grant op is applied here, causally.
-                grant = decode_op(reply.grant_op)
-                await self._branch.receive([reply.grant_op])
-                wanted = VersionVector({grant.id.origin: grant.id.seq})
+                wanted = await self._branch.receive([reply.grant_op])
                 if not self._branch.version_vector.covers(wanted):
                     await self._pull_from(peer, wanted, _left(deadline))
 
@@ -203,11 +204,20 @@ class Replicator:
             request_id=command.request_id,
             write_concern=bank_pb2.WRITE_CONCERN_ALL,
         )
-        try:
-            reply = await self._peers[owner].bank.CreateAccount(request, timeout=within)
-        except grpc.aio.AioRpcError as exc:
-            raise error_from_rpc(exc) from None
-        return OpId(reply.op_id.origin, reply.op_id.seq), vector_from_wire(reply.session)
+        return await _at_owner(self._peers[owner].bank.CreateAccount(request, timeout=within))
+
+    async def interest_at_owner(
+        self, owner: int, command: InterestCommand, within: float
+    ) -> tuple[OpId, VersionVector]:
+        request = bank_pb2.CalculateInterestRequest(
+            account_id=command.account_id,
+            annual_rate=command.annual_rate,
+            as_of=command.as_of.isoformat(),
+            request_id=command.request_id,
+            write_concern=bank_pb2.WRITE_CONCERN_ALL,
+        )
+        call = self._peers[owner].bank.CalculateInterest(request, timeout=within)
+        return await _at_owner(call)
 
     async def _pull_from(self, peer: Peer, wanted: VersionVector | None, within: float) -> None:
         """Fetch ops from ``peer`` until this replica covers ``wanted`` (None: until the
@@ -231,6 +241,23 @@ class Replicator:
                 return
             if self._branch.version_vector == have:
                 return
+
+
+class _OwnerReply(Protocol):
+    @property
+    def op_id(self) -> bank_pb2.OpId: ...
+    @property
+    def session(self) -> bank_pb2.VersionVector: ...
+
+
+async def _at_owner(call: Awaitable[_OwnerReply]) -> tuple[OpId, VersionVector]:
+    """The op an owner branch answered a forwarded request with, and its state right
+    after; its error as the ``DbankError`` it stands for."""
+    try:
+        reply = await call
+    except grpc.aio.AioRpcError as exc:
+        raise error_from_rpc(exc) from None
+    return op_id_from_wire(reply.op_id), vector_from_wire(reply.session)
 
 
 def _left(deadline: float) -> float:

@@ -9,11 +9,9 @@ import grpc
 
 from dbank._proto import bank_pb2 as pb
 from dbank._proto import bank_pb2_grpc
-from dbank._wire import vector_to_wire
+from dbank._wire import op_id_to_wire, vector_to_wire
 from dbank.branch import Branch
-from dbank.ledger import OpId, VersionVector
 from dbank.server import _convert as convert
-from dbank.server._forward import interest_at_owner
 
 
 class BankServicer(bank_pb2_grpc.BankServicer):
@@ -23,13 +21,14 @@ class BankServicer(bank_pb2_grpc.BankServicer):
     async def CreateAccount(
         self, request: pb.CreateAccountRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateAccountResponse:
-        view, op_id, session = await self._branch.open_account(
+        view, op_id, session, unconfirmed = await self._branch.open_account(
             convert.open_account_command(request), convert.write_context(request, context)
         )
         return pb.CreateAccountResponse(
             account=convert.account(view),
-            op_id=convert.op_id(op_id),
+            op_id=op_id_to_wire(op_id),
             session=vector_to_wire(session),
+            unconfirmed_branches=unconfirmed,
         )
 
     async def GetBalance(
@@ -80,13 +79,8 @@ class BankServicer(bank_pb2_grpc.BankServicer):
     async def CalculateInterest(
         self, request: pb.CalculateInterestRequest, context: grpc.aio.ServicerContext
     ) -> pb.CalculateInterestResponse:
-        command = convert.interest_command(request)
-
-        async def at_owner(owner: int, within: float) -> tuple[OpId, VersionVector]:
-            return await interest_at_owner(self._branch.config.peers[owner], request, within)
-
         result = await self._branch.calculate_interest(
-            command, convert.write_context(request, context), at_owner
+            convert.interest_command(request), convert.write_context(request, context)
         )
         return convert.interest_response(result)
 

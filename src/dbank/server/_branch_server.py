@@ -76,12 +76,12 @@ class BranchServer:
         branch = await Branch.open(config, store)
         health_servicer = health.aio.HealthServicer()
         replicator = Replicator(
-            branch, on_links_changed=lambda: _report_links(health_servicer, replicator)
+            branch, on_links_changed=lambda: _report_links(health_servicer, replicator), trace=trace
         )
         try:
             server = grpc.aio.server(interceptors=_interceptors(trace))
             bank_pb2_grpc.add_BankServicer_to_server(BankServicer(branch), server)
-            replication = ReplicationServicer(branch, replicator.inbound)
+            replication = ReplicationServicer(branch, replicator.inbound, trace)
             replication_pb2_grpc.add_ReplicationServicer_to_server(replication, server)
             health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
             reflection.enable_server_reflection(

@@ -13,6 +13,7 @@ from dbank._proto import bank_pb2 as pb
 from dbank._wire import (
     ACCOUNT_TYPE_FROM_WIRE,
     ACCOUNT_TYPE_TO_WIRE,
+    op_id_to_wire,
     vector_from_wire,
     vector_to_wire,
 )
@@ -25,7 +26,6 @@ from dbank.ledger import (
     InterestCommand,
     InvalidArgument,
     OpenAccountCommand,
-    OpId,
     TransferCommand,
     WithdrawCommand,
 )
@@ -105,10 +105,6 @@ def _budget(context: grpc.aio.ServicerContext) -> float:
     return max(0.0, min(MAX_WAIT, remaining * _DEADLINE_SHARE - _DEADLINE_MARGIN))
 
 
-def op_id(value: OpId) -> pb.OpId:
-    return pb.OpId(origin=value.origin, seq=value.seq)
-
-
 def account(view: AccountView) -> pb.Account:
     record = view.record
     return pb.Account(
@@ -138,7 +134,7 @@ def _balance_change(result: WriteResult) -> dict[str, Any]:
         "account_id": account_id,
         "balance": balance,
         "currency": result.currency,
-        "op_id": op_id(result.op_id),
+        "op_id": op_id_to_wire(result.op_id),
         "session": vector_to_wire(result.session),
         "unconfirmed_branches": result.unconfirmed,
     }
@@ -152,7 +148,7 @@ def transfer_response(result: WriteResult) -> pb.TransferResponse:
         to_account_id=to_id,
         to_balance=to_balance,
         currency=result.currency,
-        op_id=op_id(result.op_id),
+        op_id=op_id_to_wire(result.op_id),
         session=vector_to_wire(result.session),
         unconfirmed_branches=result.unconfirmed,
     )
@@ -179,7 +175,7 @@ def interest_response(result: InterestResult) -> pb.CalculateInterestResponse:
         posted_through=posting.through.isoformat(),
         annual_rate=posting.rate,
         day_balance=posting.day_balance,
-        op_id=op_id(posting.op_id),
+        op_id=op_id_to_wire(posting.op_id),
         posted_now=result.posted_now,
         session=vector_to_wire(result.session),
         unconfirmed_branches=result.unconfirmed,
@@ -197,7 +193,7 @@ def entry(value: Entry) -> pb.Entry:
     time = timestamp_pb2.Timestamp()
     time.FromMilliseconds(value.hlc >> LOGICAL_BITS)
     return pb.Entry(
-        op_id=op_id(value.op_id),
+        op_id=op_id_to_wire(value.op_id),
         # The wire names are the domain names with a prefix (ENTRY_KIND_DEPOSIT).
         kind=pb.EntryKind.Value(f"ENTRY_KIND_{value.kind.name}"),
         amount=value.change,

@@ -26,7 +26,7 @@ from dbank.ledger import (
 from dbank.ledger.codec import encode_op
 from dbank.replication import InboundStreams
 from dbank.server._errors import to_status
-from dbank.tracing import BranchTrace, branch_trace
+from dbank.tracing import BranchTrace
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,12 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
     def __init__(
         self,
         branch: Branch,
-        inbound: InboundStreams | None = None,
+        inbound: InboundStreams,
+        trace: BranchTrace | None = None,
     ) -> None:
         self._branch = branch
-        self._inbound = inbound if inbound is not None else InboundStreams()
+        self._inbound = inbound
+        self._trace = trace
         self._streams: set[asyncio.Queue[pb.ReplicateRequest | None]] = set()
         self._closing = False
 
@@ -83,7 +85,7 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
                     f"branch {peer_id} belongs to another bank (genesis differs)",
                     reason="GENESIS_MISMATCH",
                 )
-            trace = branch_trace(self._branch.config.trace_dir, self._branch.branch_id)
+            trace = self._trace
             with self._inbound.streaming(peer_id):
                 yield pb.ReplicateResponse(applied=vector_to_wire(self._branch.version_vector))
                 while (request := await stream.get()) is not None:

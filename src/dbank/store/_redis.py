@@ -36,6 +36,7 @@ from dbank.ledger import (
     history_accounts,
 )
 from dbank.ledger.codec import decode_op, decode_outcome, encode_op, encode_outcome
+from dbank.ledger.history import position
 from dbank.store._base import Commit, Decide, Snapshot
 from dbank.store._errors import StoreUnusable, UnsafeSettings
 from dbank.store._redis_client import Scripts, as_bytes, connect, translated
@@ -43,7 +44,6 @@ from dbank.store._redis_keys import (
     SCHEMA_VERSION,
     RedisKeys,
     history_member,
-    history_member_of,
     outcome_field,
     rights_field,
     split_rights_field,
@@ -60,11 +60,10 @@ class RedisStore:
         self,
         client: redis.asyncio.Redis,
         branch_id: int,
-        keys: RedisKeys | None = None,
     ) -> None:
         self._client = client
         self._branch_id = branch_id
-        self._keys = keys or RedisKeys.of_branch(branch_id)
+        self._keys = RedisKeys.of_branch(branch_id)
         self._scripts = Scripts.register(client)
         self._vector: dict[int, int] = {}
         self.lease = RedisLease(client, self._keys, self._scripts)
@@ -221,7 +220,7 @@ class RedisStore:
         for op in commit.ops:
             accounts = history_accounts(op)
             script_keys += [keys.ops(op.id.origin), *(keys.history(a) for a in accounts)]
-            args += [op.id.seq, encode_op(op), len(accounts), history_member_of(op)]
+            args += [op.id.seq, encode_op(op), len(accounts), history_member(*position(op))]
         delta = commit.delta
         args.append(len(delta.accounts))
         for account_id, record in delta.accounts.items():

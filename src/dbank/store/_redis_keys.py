@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dbank.ledger import IdempotencyKey, Op
+from dbank.ledger import IdempotencyKey
 
 SCHEMA_VERSION = "1"
 _POSITION_WIDTH = 20  # digits of 2^63 - 1 and 2^64: every hlc, origin and seq fits
@@ -99,7 +99,3 @@ def history_member(hlc: int, origin: int, seq: int) -> str:
     """Fixed-width text that sorts like ``(hlc, origin, seq)``; -1 (a position before
     every op, never an op's) sorts before every digit."""
     return f"{hlc:0{_POSITION_WIDTH}d}:{origin:0{_POSITION_WIDTH}d}:{seq:0{_POSITION_WIDTH}d}"
-
-
-def history_member_of(op: Op) -> str:
-    return history_member(op.hlc, op.id.origin, op.id.seq)

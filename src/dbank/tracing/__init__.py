@@ -16,7 +16,7 @@ exists, unless a trace directory is given.
     events = read_trace(trace_dir, branch_ids)  # once the branches have stopped
 """
 
-from dbank.tracing._branch import BranchTrace, Traced, branch_trace, open_branch_trace
+from dbank.tracing._branch import BranchTrace, Traced, open_branch_trace
 from dbank.tracing._clock import LamportClock
 from dbank.tracing._customer import CustomerTrace, LamportInterceptor
 from dbank.tracing._events import Role, Step, TraceEvent
@@ -41,7 +41,6 @@ __all__ = [
     "TraceEvent",
     "TraceMissing",
     "Traced",
-    "branch_trace",
     "customer_request_of",
     "lamport_metadata",
     "lamport_of",

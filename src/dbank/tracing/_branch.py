@@ -1,10 +1,10 @@
 """What a branch records: the customer requests it serves and the ops it replicates.
 
 A branch records only when it is given a trace directory (``BranchConfig.trace_dir``):
-its server opens the trace at start (``open_branch_trace``, which creates the file) and
-closes it at stop; the replication links and streams, made elsewhere, find the open trace
-with ``branch_trace``. Without a directory there is no trace object at all, and every
-hook on the request and replication paths is one ``None`` check.
+its server opens the trace at start (``open_branch_trace``, which creates the file), hands
+it to its interceptor, replication links and streams, and closes it at stop. Without a
+directory there is no trace object at all, and every hook on the request and replication
+paths is one ``None`` check.
 
 An op belongs to a customer request if its request id is tagged (``tagged_request_id``);
 others (a grant, an untagged client's write) tick the clock when they travel but are not
@@ -23,16 +23,16 @@ from dbank.tracing._files import TraceFile, branch_file
 from dbank.tracing._recorder import Recorder
 from dbank.tracing._tags import CustomerRequest, request_of
 
-__all__ = ["BranchTrace", "Traced", "branch_trace", "open_branch_trace"]
+__all__ = ["BranchTrace", "Traced", "open_branch_trace"]
 
 Traced = tuple[int, str]
 """An op of a customer request: ``(request, interface)``."""
 
 _INTERFACES: dict[type, str] = {Deposit: "deposit", Withdrawal: "withdraw"}
 
-_OPEN: dict[Path, BranchTrace] = {}
-"""The traces open in this process, by file: one recorder per file, shared by the server,
-its links and its streams (several branches may share a process)."""
+_RECORDING: set[Path] = set()
+"""The trace files open in this process (several branches may share one): two recorders
+of one file would spoil it."""
 
 
 def open_branch_trace(directory: Path | None, branch_id: int) -> BranchTrace | None:
@@ -45,15 +45,11 @@ def open_branch_trace(directory: Path | None, branch_id: int) -> BranchTrace | N
     if directory is None:
         return None
     path = branch_file(directory, branch_id)
-    if path in _OPEN:
+    if path in _RECORDING:
         raise RuntimeError(f"branch {branch_id} is recording into {path} already")
-    trace = _OPEN[path] = BranchTrace(branch_id, TraceFile(path))
+    trace = BranchTrace(branch_id, TraceFile(path))
+    _RECORDING.add(path)
     return trace
-
-
-def branch_trace(directory: Path | None, branch_id: int) -> BranchTrace | None:
-    """The open trace of branch ``branch_id`` into ``directory``, if there is one."""
-    return None if directory is None else _OPEN.get(branch_file(directory, branch_id))
 
 
 class BranchTrace:
@@ -142,8 +138,7 @@ class BranchTrace:
 
     def close(self) -> None:
         """Stop recording; the file holds every event recorded."""
-        if _OPEN.get(self._file.path) is self:
-            del _OPEN[self._file.path]
+        _RECORDING.discard(self._file.path)
         self._file.close()
 
 

@@ -13,7 +13,6 @@ import pytest
 from support.past import SetClock, branch_with_clock, owned_id
 
 from dbank.branch import Branch, RequestContext
-from dbank.branch._history import OwnerCall
 from dbank.ledger import (
     AccountNotFound,
     AccountType,
@@ -35,13 +34,6 @@ from dbank.ledger.codec import encode_op
 
 CONTEXT = RequestContext()
 FEB_29 = dt.date(2024, 2, 29)
-
-
-async def _not_forwarded(owner: int, within: float) -> tuple[OpId, VersionVector]:
-    raise AssertionError("a branch of one owns every account")
-
-
-NOT_FORWARDED: OwnerCall = _not_forwarded
 
 
 @pytest.fixture
@@ -80,7 +72,7 @@ FEB_INTEREST = round(Fraction((100_000 * 14 + 150_000 * 5 + 130_000 * 10) * 425,
 
 
 async def test_a_day_is_posted_once_whoever_asks(branch: Branch) -> None:
-    asks = [branch.calculate_interest(_interest(FEB_29, f"i-{n}"), CONTEXT, NOT_FORWARDED)
+    asks = [branch.calculate_interest(_interest(FEB_29, f"i-{n}"), CONTEXT)
             for n in range(8)]  # fmt: skip
     results = await asyncio.gather(*asks)
     assert {r.posting for r in results} == {results[0].posting}
@@ -90,35 +82,30 @@ async def test_a_day_is_posted_once_whoever_asks(branch: Branch) -> None:
     assert branch.account("sav").balance == 130_000 + FEB_INTEREST
     # An earlier day, or the same day at another rate, returns that posting: nothing added.
     for again in (_interest(dt.date(2024, 2, 10), "i-x"), _interest(FEB_29, "i-y", rate="9")):
-        found = await branch.calculate_interest(again, CONTEXT, NOT_FORWARDED)
+        found = await branch.calculate_interest(again, CONTEXT)
         assert (found.posting, found.posted_now) == (posting, False)
     assert branch.account("sav").balance == 130_000 + FEB_INTEREST
 
 
 async def test_interest_is_idempotent_by_request_id(branch: Branch, clock: SetClock) -> None:
-    first = await branch.calculate_interest(_interest(FEB_29, "same"), CONTEXT, NOT_FORWARDED)
-    march = await branch.calculate_interest(
-        _interest(dt.date(2024, 3, 1), "next"), CONTEXT, NOT_FORWARDED
-    )
+    first = await branch.calculate_interest(_interest(FEB_29, "same"), CONTEXT)
+    march = await branch.calculate_interest(_interest(dt.date(2024, 3, 1), "next"), CONTEXT)
     assert march.posting.through == dt.date(2024, 3, 1)
     # A retry of the first request returns its own posting, not the latest one.
-    retry = await branch.calculate_interest(_interest(FEB_29, "same"), CONTEXT, NOT_FORWARDED)
+    retry = await branch.calculate_interest(_interest(FEB_29, "same"), CONTEXT)
     assert (retry.posting, retry.posted_now) == (first.posting, True)
+    clock.at(dt.date(2024, 3, 11))
     with pytest.raises(RequestIdReused):
-        await branch.calculate_interest(
-            _interest(dt.date(2024, 3, 10), "same"), CONTEXT, NOT_FORWARDED
-        )
+        await branch.calculate_interest(_interest(dt.date(2024, 3, 10), "same"), CONTEXT)
 
 
 async def test_postings_compound_and_survive_a_restart(clock: SetClock, tmp_path: Path) -> None:
     async with branch_with_clock(clock, tmp_path / "data") as branch:
         await _savings(branch, clock)
-        feb = await branch.calculate_interest(_interest(FEB_29, "feb"), CONTEXT, NOT_FORWARDED)
+        feb = await branch.calculate_interest(_interest(FEB_29, "feb"), CONTEXT)
     clock.at(dt.date(2024, 4, 1))
     async with branch_with_clock(clock, tmp_path / "data") as again:
-        march = await again.calculate_interest(
-            _interest(dt.date(2024, 3, 31), "mar"), CONTEXT, NOT_FORWARDED
-        )
+        march = await again.calculate_interest(_interest(dt.date(2024, 3, 31), "mar"), CONTEXT)
         # March 1 (the day February's interest was posted, March 2, is later) earns on
         # 1300.00, the 30 days from March 2 on 1300.00 plus February's interest.
         weighted = 130_000 * 1 + (130_000 + FEB_INTEREST) * 30
@@ -132,7 +119,7 @@ async def test_refusals_change_nothing(branch: Branch, clock: SetClock) -> None:
     command = OpenAccountCommand("chk", AccountType.CHECKING, "USD", "o", "open-chk")
     await branch.open_account(command, CONTEXT)
     before = branch.version_vector
-    today = dt.datetime.now(dt.UTC).date()
+    today = clock.now.date()
     cases: list[tuple[InterestCommand, type[DbankError], str]] = [
         (_interest(FEB_29, "c", account="chk"), WrongAccountType, "WRONG_ACCOUNT_TYPE"),
         (_interest(FEB_29, "n", account="nobody"), AccountNotFound, "ACCOUNT_NOT_FOUND"),
@@ -142,7 +129,7 @@ async def test_refusals_change_nothing(branch: Branch, clock: SetClock) -> None:
     ]
     for command, error, reason in cases:
         with pytest.raises(error) as caught:
-            await branch.calculate_interest(command, CONTEXT, NOT_FORWARDED)
+            await branch.calculate_interest(command, CONTEXT)
         assert caught.value.reason == reason
     assert branch.version_vector == before
     assert branch.writer.state.postings == {}
@@ -151,33 +138,28 @@ async def test_refusals_change_nothing(branch: Branch, clock: SetClock) -> None:
 async def test_a_day_closes_once_every_branch_has_written_past_it(
     clock: SetClock, tmp_path: Path
 ) -> None:
-    # A bank of two branches; this one (1) owns the account, branch 2 has written nothing.
+    # A bank of two branches; this one (1) owns the account, branch 2 has written nothing
+    # and cannot be asked to seal its clock (this branch has no links to it).
     peers = {2: "127.0.0.1:1"}
     account = owned_id("sav", 1, [1, 2])
     async with branch_with_clock(clock, tmp_path / "data", peers=peers) as branch:
         await _savings(branch, clock, account_id=account)
         with pytest.raises(DayNotClosed) as caught:
-            await branch.calculate_interest(
-                _interest(FEB_29, "early", account=account), CONTEXT, NOT_FORWARDED
-            )
+            await branch.calculate_interest(_interest(FEB_29, "early", account=account), CONTEXT)
         assert caught.value.metadata == {"branches": "2"}
         assert branch.writer.state.postings == {}
         # Branch 2's first op, dated Feb 29, closes nothing later than Feb 28...
         await branch.receive([encode_op(_remote(branch, account, 1, dt.date(2024, 2, 29)))])
         with pytest.raises(DayNotClosed):
-            await branch.calculate_interest(
-                _interest(FEB_29, "early", account=account), CONTEXT, NOT_FORWARDED
-            )
+            await branch.calculate_interest(_interest(FEB_29, "early", account=account), CONTEXT)
         done = await branch.calculate_interest(
-            _interest(dt.date(2024, 2, 28), "feb-28", account=account), CONTEXT, NOT_FORWARDED
+            _interest(dt.date(2024, 2, 28), "feb-28", account=account), CONTEXT
         )
         assert done.posted_now
         # ...and its op dated March 1 closes February 29, with its deposit of that day
         # (February 28's interest is dated March 2, the day it was posted).
         await branch.receive([encode_op(_remote(branch, account, 2, dt.date(2024, 3, 1)))])
-        leap = await branch.calculate_interest(
-            _interest(FEB_29, "leap", account=account), CONTEXT, NOT_FORWARDED
-        )
+        leap = await branch.calculate_interest(_interest(FEB_29, "leap", account=account), CONTEXT)
         assert leap.posting.day_balance == 130_001
         assert leap.posting.amount == round(Fraction(130_001 * 425, 3_650_000))
 

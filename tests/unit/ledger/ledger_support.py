@@ -53,6 +53,7 @@ def snapshot(state: LedgerState) -> tuple[Any, ...]:
         dict(state.rights),
         dict(state.applied),
         {a: state.balance(a) for a in sorted(names)},
+        dict(state.postings),
     )
 
 

@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from dbank.ledger import (
     AccountType,
     Deposit,
+    Genesis,
     Grant,
     InsufficientFunds,
+    Interest,
     Internal,
     Op,
     OpenAccount,
@@ -45,6 +47,23 @@ bodies = st.one_of(
     st.builds(Withdrawal, ids, amounts),
     st.builds(Transfer, ids, ids, amounts),
     st.builds(Grant, ids, amounts, branches),
+    st.builds(
+        Interest,
+        ids,
+        st.integers(0, MAX_AMOUNT),
+        st.dates(),
+        st.sampled_from(["0", "4.25", "100"]),
+        st.integers(0, MAX_AMOUNT),
+    ),
+    st.builds(
+        Genesis,
+        ids,
+        st.sampled_from(AccountType),
+        st.sampled_from(["USD", "JPY"]),
+        ids,
+        branches,
+        st.lists(st.tuples(branches, amounts), max_size=4).map(tuple),
+    ),
 )
 vectors = st.dictionaries(branches, st.integers(0, 2**40), max_size=5).map(VersionVector)
 ops = st.builds(
@@ -115,7 +134,6 @@ def test_any_op_round_trips_to_the_same_bytes(op: Op) -> None:
     decoded = decode_op(data)
     assert decoded == op
     assert encode_op(decoded) == data
-    assert op_digest(encode_op(decoded)) == op_digest(data)
 
 
 @SETTINGS

@@ -12,12 +12,6 @@ PACKAGE = Path(dbank.scenario.__file__).parent
 RUNNING = {"_runner.py", "_launch.py", "__init__.py"}
 
 
-def test_public_face_is_sorted_and_resolves() -> None:
-    assert dbank.scenario.__all__ == sorted(dbank.scenario.__all__)
-    for name in dbank.scenario.__all__:
-        assert hasattr(dbank.scenario, name), name
-
-
 def test_scenario_package_is_pure() -> None:
     forbidden = (
         "grpc",

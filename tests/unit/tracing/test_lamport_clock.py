@@ -91,11 +91,3 @@ def test_a_malformed_stamp_is_no_stamp(stamp: str) -> None:
 @pytest.mark.parametrize("value", ["3", "3/", "/7", "3/x", "a/7", "3-7"])
 def test_a_malformed_customer_request_is_none(value: str) -> None:
     assert customer_request_of([("dbank-customer-request", value)]) is None
-
-
-def test_public_face_is_sorted_and_resolves() -> None:
-    import dbank.tracing
-
-    assert dbank.tracing.__all__ == sorted(dbank.tracing.__all__)
-    for name in dbank.tracing.__all__:
-        assert hasattr(dbank.tracing, name), name
