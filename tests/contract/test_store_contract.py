@@ -118,3 +118,30 @@ async def test_same_request_id_from_many_tasks_is_applied_once(store: Store) -> 
     finally:
         await writer.stop()
     assert (await store.load()).state.balance("acct") == 5
+
+
+async def test_sqlite_finds_outcomes_by_key_without_reading_the_others(tmp_path: Path) -> None:
+    # White-box: SQLite's virtual machine steps, counted by a progress handler, stand for
+    # the rows a lookup touches. A lookup that scanned every stored outcome (as a
+    # row-value ``IN (VALUES ...)`` does) would take steps in proportion to the table.
+    store = await SqliteStore.open(tmp_path / "branch.sqlite3", branch_id=BRANCH)
+    try:
+        state = LedgerState()
+        ops = [_open_op(1, "a")]
+        outcomes = [(("a", f"request-{i}"), Outcome("fp", OpId(BRANCH, 1))) for i in range(3000)]
+        await store.commit(Commit(ops, _commit_of(state, ops, ("a", "r")).delta, outcomes))
+        steps = 0
+
+        def count() -> int:
+            nonlocal steps
+            steps += 1
+            return 0
+
+        # The connection belongs to the store's thread.
+        await store._run(lambda: store._db.set_progress_handler(count, 1))
+        found = await store.get_outcomes([("a", "request-7"), ("a", "request-2999"), ("a", "x")])
+        await store._run(lambda: store._db.set_progress_handler(None, 1))
+    finally:
+        await store.close()
+    assert set(found) == {("a", "request-7"), ("a", "request-2999")}
+    assert steps < 300, f"looking up 3 of 3000 outcomes took {steps} SQLite steps"

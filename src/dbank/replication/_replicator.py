@@ -163,6 +163,8 @@ class Replicator:
         return unreachable
 
     async def confirm(self, op_id: OpId, within: float) -> list[int]:
+        if not self.links:
+            return []  # a bank of one branch: nothing to wait for
         connected = [link for link in self.links.values() if link.connected]
         confirmed = await asyncio.gather(*(link.confirms(op_id, within) for link in connected))
         missing = {

@@ -39,7 +39,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dbank.branch import BranchConfig
 from dbank.ledger import Op
-from dbank.server import BranchServer
+from dbank.server import BranchServer, settle_heap
 from dbank.server._branch_server import REPLICATION_SERVICE
 
 __all__ = [
@@ -378,6 +378,7 @@ async def _serve(config: BranchConfig, status_fd: int) -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     server = await BranchServer.start(config)
+    settle_heap()
     try:
         _tell(status_fd, "ready")
         await stop.wait()

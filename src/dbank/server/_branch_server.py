@@ -16,6 +16,7 @@ from dbank.branch import Branch, BranchConfig
 from dbank.ledger import Unavailable
 from dbank.replication import Replicator
 from dbank.server._bank_servicer import BankServicer
+from dbank.server._heap import settle_heap
 from dbank.server._interceptors import ErrorInterceptor
 from dbank.server._lamport import LamportInterceptor
 from dbank.server._replication_servicer import ReplicationServicer
@@ -194,6 +195,7 @@ async def serve_until_signalled(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     server = await BranchServer.start(config)
+    settle_heap()
     on_ready(server)
     waits = [asyncio.create_task(stop.wait()), asyncio.create_task(server.lease_lost.wait())]
     await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)

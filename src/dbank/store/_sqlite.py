@@ -176,9 +176,13 @@ class SqliteStore:
         with _translated("read request outcomes"):
             for start in range(0, len(keys), _KEYS_PER_QUERY):
                 chunk = keys[start : start + _KEYS_PER_QUERY]
+                # A join, not ``(scope, request_id) IN (VALUES ...)``: SQLite plans the
+                # row-value IN as a scan of the whole table, the join as one primary-key
+                # search per key.
                 rows = self._db.execute(
-                    "SELECT scope, request_id, data FROM outcomes WHERE (scope, request_id)"
-                    f" IN (VALUES {', '.join(['(?, ?)'] * len(chunk))})",
+                    f"WITH wanted (scope, request_id) AS (VALUES {_pairs(len(chunk))})"
+                    " SELECT o.scope, o.request_id, o.data FROM wanted w JOIN outcomes o"
+                    " ON o.scope = w.scope AND o.request_id = w.request_id",
                     [part for key in chunk for part in key],
                 )
                 for scope, request_id, data in rows:
@@ -214,33 +218,35 @@ class SqliteStore:
 
     def _write(self, commit: Commit) -> None:
         db = self._db
-        db.executemany(
-            "INSERT INTO ops (origin, seq, hlc, data) VALUES (?, ?, ?, ?)",
+        _insert(
+            db,
+            "INSERT INTO ops (origin, seq, hlc, data)",
             [(op.id.origin, op.id.seq, op.hlc, encode_op(op)) for op in commit.ops],
         )
-        db.executemany(
-            "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?)",
+        _insert(
+            db,
+            "INSERT INTO accounts",
             [
                 (a.account_id, a.type.value, a.currency, a.owner, a.owner_branch, a.opened_hlc)
                 for a in commit.delta.accounts.values()
             ],
         )
-        db.executemany(
-            "INSERT INTO rights (account_id, branch, amount) VALUES (?, ?, ?)"
-            " ON CONFLICT (account_id, branch) DO UPDATE SET amount = excluded.amount",
+        _insert(
+            db,
+            "INSERT INTO rights (account_id, branch, amount)",
             [(a, b, amount) for (a, b), amount in commit.delta.rights.items()],
+            then=" ON CONFLICT (account_id, branch) DO UPDATE SET amount = excluded.amount",
         )
-        db.executemany(
-            "INSERT INTO applied (origin, seq) VALUES (?, ?)"
-            " ON CONFLICT (origin) DO UPDATE SET seq = excluded.seq",
+        _insert(
+            db,
+            "INSERT INTO applied (origin, seq)",
             list(commit.delta.applied.items()),
+            then=" ON CONFLICT (origin) DO UPDATE SET seq = excluded.seq",
         )
         _index_history(db, commit.ops)
-        db.executemany(
-            "INSERT INTO postings VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (account_id) DO UPDATE SET through = excluded.through,"
-            " origin = excluded.origin, seq = excluded.seq, amount = excluded.amount,"
-            " rate = excluded.rate, day_balance = excluded.day_balance",
+        _insert(
+            db,
+            "INSERT INTO postings",
             [
                 (
                     a,
@@ -253,13 +259,18 @@ class SqliteStore:
                 )
                 for a, p in commit.delta.postings.items()
             ],
+            then=" ON CONFLICT (account_id) DO UPDATE SET through = excluded.through,"
+            " origin = excluded.origin, seq = excluded.seq, amount = excluded.amount,"
+            " rate = excluded.rate, day_balance = excluded.day_balance",
         )
-        db.executemany(
-            "INSERT INTO outcomes (scope, request_id, data) VALUES (?, ?, ?)",
+        _insert(
+            db,
+            "INSERT INTO outcomes (scope, request_id, data)",
             [(scope, rid, encode_outcome(o)) for (scope, rid), o in commit.outcomes],
         )
-        db.executemany(
-            "INSERT OR IGNORE INTO outcomes (scope, request_id, data) VALUES (?, ?, ?)",
+        _insert(
+            db,
+            "INSERT OR IGNORE INTO outcomes (scope, request_id, data)",
             [(scope, rid, encode_outcome(o)) for (scope, rid), o in commit.learned],
         )
 
@@ -299,7 +310,7 @@ class SqliteStore:
         # One statement is one consistent read, even while the writer commits.
         with _translated("read an account's history"):
             rows = self._db.execute(
-                f"WITH snapshot (origin, seq) AS (VALUES {', '.join(['(?, ?)'] * len(snapshot))})"
+                f"WITH snapshot (origin, seq) AS (VALUES {_pairs(len(snapshot))})"
                 " SELECT o.data FROM history h"
                 " JOIN ops o ON o.origin = h.origin AND o.seq = h.seq"
                 " WHERE h.account_id = ? AND (h.hlc, h.origin, h.seq) > (?, ?, ?)"
@@ -337,9 +348,25 @@ def _connect(path: Path, branch_id: int) -> sqlite3.Connection:
     return db
 
 
+def _pairs(count: int) -> str:
+    """``count`` placeholders for pairs of values, for a ``VALUES`` list."""
+    return ", ".join(["(?, ?)"] * count)
+
+
+def _insert(
+    db: sqlite3.Connection, into: str, rows: Sequence[tuple[object, ...]], *, then: str = ""
+) -> None:
+    """``into`` ``VALUES`` each of ``rows`` ``then``; no statement at all for no rows (each
+    statement costs the store's thread a round trip for the interpreter lock)."""
+    if rows:
+        placeholders = ", ".join(["?"] * len(rows[0]))
+        db.executemany(f"{into} VALUES ({placeholders}){then}", rows)
+
+
 def _index_history(db: sqlite3.Connection, ops: Sequence[Op]) -> None:
-    db.executemany(
-        "INSERT INTO history (account_id, hlc, origin, seq) VALUES (?, ?, ?, ?)",
+    _insert(
+        db,
+        "INSERT INTO history (account_id, hlc, origin, seq)",
         [
             (account_id, op.hlc, op.id.origin, op.id.seq)
             for op in ops
