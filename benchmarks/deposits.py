@@ -157,13 +157,17 @@ def _summary(tally: _Tally, concurrency: int) -> dict[str, Any]:
 async def _load(
     target: str, concurrency: int, duration: float, warmup: float, accounts: Sequence[str]
 ) -> dict[str, Any]:
-    """Drive ``concurrency`` deposit loops over one channel; warm-up is not measured."""
-    async with grpc.aio.insecure_channel(target) as channel:
-        await asyncio.wait_for(channel.channel_ready(), READY_TIMEOUT)
-        stub = bank_pb2_grpc.BankStub(channel)
+    """Drive ``concurrency`` deposit loops over one channel per target (``target`` may name
+    several, comma-separated: the loops take turns among them); warm-up is not measured."""
+    async with contextlib.AsyncExitStack() as channels:
+        stubs = []
+        for address in target.split(","):
+            channel = await channels.enter_async_context(grpc.aio.insecure_channel(address))
+            await asyncio.wait_for(channel.channel_ready(), READY_TIMEOUT)
+            stubs.append(bank_pb2_grpc.BankStub(channel))
         now = time.perf_counter()
         tally = _Tally(measure_from=now + warmup, end=now + warmup + duration)
-        workers = [_worker(stub, i, accounts, tally) for i in range(concurrency)]
+        workers = [_worker(stubs[i % len(stubs)], i, accounts, tally) for i in range(concurrency)]
         await asyncio.gather(*workers)
     return _summary(tally, concurrency)
 

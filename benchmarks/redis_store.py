@@ -1,17 +1,24 @@
-"""Deposit throughput of a branch on the Redis store next to one on SQLite, in one run.
+"""Deposit throughput of a branch on the Redis store, served by one and by two processes,
+next to one on SQLite, in one run.
 
 What is measured: the load of ``deposits.py`` (unary ``Deposit`` calls of 1 minor unit,
-a fresh request id each, N concurrent calls over one channel from a separate process) at
-each concurrency level, against two real ``dbank branch`` processes one after the other:
+a fresh request id each, N concurrent calls from a separate process) at each concurrency
+level, against real ``dbank branch`` processes, one setup after the other:
 
-* SQLITE: the default store (WAL, ``synchronous=FULL``, group commit);
-* REDIS: the same branch with ``--store redis://...`` on a ``redis-server`` started here
-  with the durable settings of DESIGN section 7 (``appendonly yes``, ``appendfsync
-  always``): every acknowledged deposit is in the fsynced append-only file first.
+* SQLITE: one process on the default store (WAL, ``synchronous=FULL``, group commit);
+* REDIS: one process with ``--store redis://...`` on a ``redis-server`` started here with
+  the durable settings of DESIGN section 7 (``appendonly yes``, ``appendfsync always``):
+  every acknowledged deposit is in the fsynced append-only file first;
+* REDIS2: two processes serving the same branch from one (fresh) database of that
+  Redis, the load generator's calls taking turns between them (one channel to each). Their
+  writers commit through the same Lua script, which refuses a batch decided on a state the
+  other process has changed since; the loser takes in the other's commits and decides
+  again (docs/design.md, Storage).
 
 Both data directories are on the same filesystem, so both stores pay the same fsync. The
-ratio redis/sqlite measured seconds apart is the figure to track. Afterwards each branch's
-balances are read back and compared with the acknowledged deposits (none may be lost).
+ratios to SQLite measured seconds apart are the figures to track. Afterwards the balances
+are read back (from the store itself for two processes) and compared with the
+acknowledged deposits (none may be lost).
 
 Usage: ``python benchmarks/redis_store.py [--levels 1,16,64] [--duration 3] [--json FILE]``.
 """
@@ -19,6 +26,7 @@ Usage: ``python benchmarks/redis_store.py [--levels 1,16,64] [--duration 3] [--j
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import subprocess
@@ -26,26 +34,65 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from deposits import (
+    ACCOUNTS,
+    BRANCH_READY,
     Children,
+    _open_accounts,
+    await_ready,
     bench_dbank,
     conditions,
     parse_args,
     print_check,
     results_table,
+    run_levels,
+    stop,
+    verify,
 )
 from rich.console import Console
 from support.redis_server import RedisServer
 
+from dbank.store import RedisStore
+
 REPORT_WIDTH = 110
+PROCESSES = 2
 
 
 def redis_version() -> str:
     line = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
     return line.split()[2].removeprefix("v=") if line else "unknown"
+
+
+def bench_processes(
+    children: Children, url: str, args: argparse.Namespace, progress: Console
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``PROCESSES`` processes serving branch 1 (a bank of one branch: no lease) from the
+    Redis database ``url``, the load spread over them: every level, then the lost-update
+    check on the balances in the store (a process's reads may not show the other's last
+    commits yet)."""
+    branch = ["-m", "dbank", "branch", "--id", "1", "--listen", "127.0.0.1:0", "--store", url]
+    processes = [children.spawn(branch) for _ in range(PROCESSES)]
+    targets = [await_ready(p, BRANCH_READY, "dbank branch") for p in processes]
+    asyncio.run(_open_accounts(targets[0]))
+    progress.print(f"[dim]{PROCESSES} branch processes on {url} at {targets}[/dim]")
+    results = run_levels(children, processes[0], ",".join(targets), args)
+    check = verify(asyncio.run(_stored_balances(url)), results)
+    statuses = [stop(p) for p in processes]
+    check["branch_exit_status"] = next((status for status in statuses if status), 0)
+    return results, check
+
+
+async def _stored_balances(url: str) -> dict[str, int]:
+    store = await RedisStore.open(url, branch_id=1)
+    try:
+        state = (await store.load()).state
+    finally:
+        await store.close()
+    return {account_id: state.balance(account_id) for account_id in ACCOUNTS}
 
 
 def orchestrate(args: argparse.Namespace) -> int:
@@ -60,7 +107,10 @@ def orchestrate(args: argparse.Namespace) -> int:
         )
         cond["redis"] = redis_version()
         cond["load_average"] = os.getloadavg()
-        console.print("[bold]Deposit benchmark: a branch on SQLite vs on Redis[/bold]")
+        console.print(
+            f"[bold]Deposit benchmark: a branch on SQLite, on Redis, and on Redis with {PROCESSES}"
+            " processes[/bold]"
+        )
         console.print(f"machine:    {cond['cpus']} CPUs, {cond['cpu_model']}, {cond['platform']}")
         console.print(
             f"software:   Python {cond['python']}, grpcio {cond['grpcio']}, Redis {cond['redis']}"
@@ -68,8 +118,13 @@ def orchestrate(args: argparse.Namespace) -> int:
         console.print(f"durability: {cond['durability']} (both on {cond['data_dir_fs']})")
         console.print(
             f"load:       {args.duration} s per level after {args.warmup} s warm-up, levels"
-            f" {args.levels}, {cond['accounts']} accounts, 1 channel, separate process;"
-            " redis-server, branch and load generator share the machine"
+            f" {args.levels}, {cond['accounts']} accounts, one channel per branch process,"
+            " separate process; redis-server, branches and load generator share the machine"
+        )
+        console.print(
+            f"redis{PROCESSES}:     {PROCESSES} processes serve branch 1 from one database,"
+            " the calls taking turns between them; errors are requests answered UNAVAILABLE"
+            " (a batch that met another process's commit 8 times in a row)"
         )
         console.print(f"machine load before the run (1/5/15 min): {cond['load_average']}")
         sqlite, sqlite_check = bench_dbank(
@@ -77,19 +132,24 @@ def orchestrate(args: argparse.Namespace) -> int:
         )
         server = RedisServer(root / "redis").start()
         try:
-            redis, redis_check = bench_dbank(children, ["--store", server.url()], args, progress)
+            redis, redis_check = bench_dbank(children, ["--store", server.url(0)], args, progress)
+            shared, shared_check = bench_processes(children, server.url(1), args, progress)
         finally:
             server.stop()
+    several = f"redis{PROCESSES}"
     title = "Deposits on one branch (rate in deposits/s, latency in ms)"
     console.print(results_table(sqlite, redis, names=("sqlite", "redis"), title=title))
-    for name, check in (("sqlite", sqlite_check), ("redis", redis_check)):
+    title = f"The same branch served by {PROCESSES} processes ({several}) from one Redis"
+    console.print(results_table(redis, shared, names=("redis", several), title=title))
+    checks = {"sqlite": sqlite_check, "redis": redis_check, several: shared_check}
+    for name, check in checks.items():
         console.print(f"{name}: ", end="")
         print_check(console, check)
     if args.json is not None:
-        report = {"conditions": cond, "sqlite": sqlite, "redis": redis}
-        report["checks"] = {"sqlite": sqlite_check, "redis": redis_check}
+        report = {"conditions": cond, "sqlite": sqlite, "redis": redis, several: shared}
+        report["checks"] = checks
         args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return 0 if sqlite_check["ok"] and redis_check["ok"] else 1
+    return 0 if all(check["ok"] for check in checks.values()) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

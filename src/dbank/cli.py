@@ -87,20 +87,25 @@ def _parse_store(ctx: click.Context, param: click.Parameter, value: str | None) 
         raise click.BadParameter(str(exc)) from None
 
 
-def _store_options(command: Callable[..., None]) -> Callable[..., None]:
-    """``--store`` and ``--unsafe-redis``, for ``branch`` and ``cluster``."""
-    command = click.option(
-        "--unsafe-redis",
-        is_flag=True,
-        help="Use the Redis even if its settings can lose acknowledged writes (tests only:"
-        " a branch that loses ops endangers the whole bank).",
-    )(command)
-    return click.option(
-        "--store",
-        metavar="redis://HOST:PORT/DB",
-        callback=_parse_store,
-        help="Keep the state in this Redis instead of a SQLite file under --data.",
-    )(command)
+def _store_options(store_help: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """``--store`` (with ``store_help``) and ``--unsafe-redis``, for ``branch``,
+    ``cluster`` and ``run``."""
+
+    def add(command: Callable[..., None]) -> Callable[..., None]:
+        command = click.option(
+            "--unsafe-redis",
+            is_flag=True,
+            help="Use the Redis even if its settings can lose acknowledged writes (tests"
+            " only: a branch that loses ops endangers the whole bank).",
+        )(command)
+        return click.option(
+            "--store",
+            metavar="redis://HOST:PORT/DB",
+            callback=_parse_store,
+            help=store_help,
+        )(command)
+
+    return add
 
 
 @main.command()
@@ -115,7 +120,11 @@ def _store_options(command: Callable[..., None]) -> Callable[..., None]:
     help="Directory of the branch's SQLite file (created if missing).",
 )
 @click.option("--peers", help="The other branches: ID=HOST:PORT,ID=HOST:PORT.")
-@_store_options
+@_store_options(
+    "Keep the state in this Redis instead of a SQLite file under --data. Several processes"
+    " may serve one branch from one Redis; the one holding its replication lease runs the"
+    " links to the other branches."
+)
 @click.option(
     "--config",
     "config_path",
@@ -220,7 +229,7 @@ def _branch_config(
     show_default=True,
     help="Each branch keeps its SQLite file in DATA/branch-N.",
 )
-@_store_options
+@_store_options("Keep every branch's state in this Redis (each under its own keys) instead.")
 def cluster(
     count: int,
     base_port: int,
@@ -258,6 +267,10 @@ def cluster(
     help="Keep the branches' SQLite files in DIR (new or empty); default: a temporary "
     "directory, removed after.",
 )
+@_store_options(
+    "Keep the branches' state in this Redis database instead of SQLite files: it must be"
+    " empty, and the run's state stays there."
+)
 @click.option(
     "--in-process",
     is_flag=True,
@@ -282,6 +295,8 @@ def run(
     input_path: Path,
     output_path: Path | None,
     data_dir: Path | None,
+    store: RedisAddress | None,
+    unsafe_redis: bool,
     in_process: bool,
     lamport_path: Path | None,
     trace_dir: Path | None,
@@ -297,6 +312,10 @@ def run(
     """
     from dbank.scenario import ScenarioError, Variant, load_scenario
 
+    if data_dir is not None and store is not None:
+        raise click.UsageError("give --data or --store, not both")
+    if unsafe_redis and store is None:
+        raise click.UsageError("--unsafe-redis goes with --store")
     try:
         scenario = load_scenario(input_path)
     except ScenarioError as exc:
@@ -314,7 +333,8 @@ def run(
             raise click.BadParameter(f"{path.parent} is not a directory", param_hint=flag)
     echo = functools.partial(click.echo, err=True) if verbose else None
     traced = lamport_path is not None or trace_dir is not None
-    results, events = _play_scenario(scenario, data_dir, in_process, echo, traced, trace_dir)
+    stores = _RunStores(data_dir, store, unsafe_redis)
+    results, events = _play_scenario(scenario, stores, in_process, echo, traced, trace_dir)
     text = _scenario_outputs(scenario, results, events, lamport_path, trace_dir)
     if output_path is None:
         click.echo(text, nl=False)
@@ -322,9 +342,18 @@ def run(
         _write_output(output_path, text)
 
 
+@dataclasses.dataclass(frozen=True)
+class _RunStores:
+    """Where a run's branches keep their state: ``dbank run``'s store flags."""
+
+    data_dir: Path | None
+    redis: RedisAddress | None
+    unsafe_redis: bool
+
+
 def _play_scenario(
     scenario: Scenario,
-    data_dir: Path | None,
+    stores: _RunStores,
     in_process: bool,
     echo: Callable[[str], None] | None,
     traced: bool,
@@ -333,12 +362,28 @@ def _play_scenario(
     """The run's results, and its trace if ``traced`` or the file asks for one."""
     from dbank.scenario import RunError, Variant, run_scenario, trace_scenario
 
+    data_dir, unsafe_redis = stores.data_dir, stores.unsafe_redis
+    redis = None if stores.redis is None else str(stores.redis)
     try:
         if traced or scenario.variant is Variant.P2_FALL_2023:
             return trace_scenario(
-                scenario, trace_dir=trace_dir, data_dir=data_dir, in_process=in_process, echo=echo
+                scenario,
+                trace_dir=trace_dir,
+                data_dir=data_dir,
+                redis=redis,
+                unsafe_redis=unsafe_redis,
+                in_process=in_process,
+                echo=echo,
             )
-        return run_scenario(scenario, data_dir=data_dir, in_process=in_process, echo=echo), None
+        played = run_scenario(
+            scenario,
+            data_dir=data_dir,
+            redis=redis,
+            unsafe_redis=unsafe_redis,
+            in_process=in_process,
+            echo=echo,
+        )
+        return played, None
     except RunError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_status)

@@ -39,7 +39,7 @@ from dbank.store import (
     UnsafeSettings,
     parse_redis_url,
 )
-from dbank.store._redis_keys import RedisKeys
+from dbank.store._redis_keys import SCHEMA_VERSION, RedisKeys
 
 BRANCH = 1
 
@@ -163,6 +163,28 @@ async def test_keys_of_another_schema_are_refused(redis_url: str) -> None:
         raw.hset(RedisKeys.of_branch(BRANCH).meta, "schema", "0")
     with pytest.raises(StoreUnusable, match="schema 0"):
         await RedisStore.open(redis_url, branch_id=BRANCH)
+
+
+async def test_keys_of_schema_1_are_upgraded_with_net_credits_from_their_ops(
+    redis_url: str,
+) -> None:
+    store = await RedisStore.open(redis_url, branch_id=BRANCH)
+    await _some_history(store)
+    expected = (await store.load()).state.credits
+    await store.close()
+    assert any(expected.values())
+    keys = RedisKeys.of_branch(BRANCH)
+    with _raw(redis_url) as raw:
+        raw.delete(keys.credits)
+        raw.hset(keys.meta, "schema", "1")
+    for _ in range(2):  # the second time, the keys are upgraded already
+        store = await RedisStore.open(redis_url, branch_id=BRANCH)
+        try:
+            assert (await store.load()).state.credits == expected
+        finally:
+            await store.close()
+    with _raw(redis_url) as raw:
+        assert raw.hget(keys.meta, "schema") == SCHEMA_VERSION.encode()
 
 
 def _raw(url: str) -> redis.Redis:

@@ -7,6 +7,7 @@ redis-server, a database per test).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
@@ -15,17 +16,26 @@ import pytest
 from dbank.branch._writer import Writer
 from dbank.ledger import (
     AccountType,
+    Deposit,
     DepositCommand,
+    Grant,
     HybridLogicalClock,
     IdempotencyKey,
+    Interest,
     LedgerState,
     Op,
+    OpBody,
     OpenAccount,
     OpenAccountCommand,
     OpId,
     Outcome,
+    Transfer,
     VersionVector,
+    Withdrawal,
+    credit_limit,
+    genesis_op,
 )
+from dbank.money import MAX_AMOUNT
 from dbank.store import Commit, MemoryStore, RedisStore, SqliteStore, Store
 
 BRANCH = 1
@@ -101,6 +111,47 @@ async def test_transact_sees_outcomes_and_rolls_back_when_decide_fails(store: St
         await store.transact([("a", "r"), ("b", "r")], failing)
     assert seen == [{("a", "r"): Outcome("fp", OpId(1, 1))}]
     assert (await store.load()).state.version_vector() == VersionVector({BRANCH: 1})
+
+
+async def test_load_returns_every_net_credit_whatever_its_sign_and_size(store: Store) -> None:
+    # Branch 1 puts in all its credit limit allows, and branch 2 spends it after a grant:
+    # -(2^62) is as low as a net credit goes in a bank of two branches.
+    limit = credit_limit(1, (1, 2))
+    state = LedgerState()
+    genesis = genesis_op(
+        account_id="g", currency="USD", owner="o", balance=MAX_AMOUNT, branch_ids=(1, 2)
+    )
+    batches: list[list[Op | tuple[int, OpBody]]] = [
+        [genesis],
+        [(1, OpenAccount("a", AccountType.SAVINGS, "USD", "o")), (1, Deposit("a", limit))],
+        [(1, Grant("a", limit, to_branch=2)), (2, Withdrawal("a", limit))],
+        [(2, Transfer("g", "a", 5)), (2, Interest("a", 7, dt.date(1970, 1, 1), "1", 5))],
+    ]
+    for n, batch in enumerate(batches):
+        overlay = state.overlay()
+        ops = [_applied(overlay, item, hlc=10 * n + i) for i, item in enumerate(batch)]
+        await store.commit(Commit(ops, overlay.delta(), []))
+        state.absorb(overlay)
+        loaded = (await store.load()).state
+        assert (dict(loaded.credits), dict(loaded.rights)) == (state.credits, state.rights)
+    assert {k: v for k, v in loaded.credits.items() if v} == {
+        ("g", 1): limit,
+        ("g", 2): MAX_AMOUNT - limit - 5,
+        ("a", 1): limit,
+        ("a", 2): 5 + 7 - limit,
+    }
+
+
+def _applied(state: LedgerState, item: Op | tuple[int, OpBody], *, hlc: int) -> Op:
+    """``item``, or the next op of ``(origin, body)``, applied to ``state``."""
+    if isinstance(item, Op):
+        op = item
+    else:
+        origin, body = item
+        seq = state.applied.get(origin, 0) + 1
+        op = Op(OpId(origin, seq), state.version_vector(), hlc, f"r{hlc}", "USD", body)
+    state.apply(op)
+    return op
 
 
 async def test_same_request_id_from_many_tasks_is_applied_once(store: Store) -> None:

@@ -2,8 +2,9 @@
 
 Each example runs one sequence of requests (in bursts that the writer batches together,
 request ids drawn from a small pool so that retries and reused ids happen, amounts up to
-2^63 - 1) and other branches' ops through a real ``Writer`` on each store, then compares
-every answer, the loaded state, the op logs and the stored outcomes.
+2^63 - 1, past each branch's credit limit) and other branches' ops through a real
+``Writer`` on each store, then compares every answer, the loaded state (net credits too),
+the op logs and the stored outcomes.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dbank.ledger import (
     OpenAccountCommand,
     TransferCommand,
     WithdrawCommand,
+    credit_limit,
 )
 from dbank.money import MAX_AMOUNT
 from dbank.store import MemoryStore, RedisStore, SqliteStore, Store
@@ -36,8 +38,10 @@ HERE, THERE = 1, 2
 LOCAL_ACCOUNTS = ("a", "b", "y")  # "y" is in JPY: transfers to it are refused
 REMOTE_ACCOUNT = "r"
 
+BANK = (HERE, THERE)
 amounts = st.one_of(
-    st.integers(1, 300), st.sampled_from((MAX_AMOUNT, MAX_AMOUNT - 1, MAX_AMOUNT // 2))
+    st.integers(1, 300),
+    st.sampled_from((MAX_AMOUNT, MAX_AMOUNT - 1, MAX_AMOUNT // 2, MAX_AMOUNT // 4)),
 )
 request_ids = st.sampled_from([f"req-{i}" for i in range(6)])
 accounts = st.sampled_from(LOCAL_ACCOUNTS)
@@ -87,12 +91,8 @@ async def _answer(writer: Writer, command: Command) -> Any:
 
 async def _run(store: Store, plan: list[list[Command] | Remote]) -> tuple[list[Any], Any]:
     """Play ``plan`` on ``store``; every answer, then everything the store holds."""
-    clock = HybridLogicalClock(lambda: 0)
-    writer = Writer(HERE, (await store.load()).state, store, clock)
-    there_store = MemoryStore()
-    there = Writer(
-        THERE, (await there_store.load()).state, there_store, HybridLogicalClock(lambda: 0)
-    )
+    writer, there_store = await _writer(HERE, store), MemoryStore()
+    there = await _writer(THERE, there_store)
     writer.start()
     there.start()
     answers: list[Any] = []
@@ -114,6 +114,12 @@ async def _run(store: Store, plan: list[list[Command] | Remote]) -> tuple[list[A
     return answers, await _contents(store, plan)
 
 
+async def _writer(branch: int, store: Store) -> Writer:
+    state = (await store.load()).state
+    limit = credit_limit(branch, BANK)
+    return Writer(branch, state, store, HybridLogicalClock(lambda: 0), credit_limit=limit)
+
+
 async def _contents(store: Store, plan: list[list[Command] | Remote]) -> Any:
     snapshot = await store.load()
     state = snapshot.state
@@ -125,6 +131,7 @@ async def _contents(store: Store, plan: list[list[Command] | Remote]) -> Any:
     return (
         dict(state.accounts),
         {k: v for k, v in state.rights.items() if v},
+        {k: v for k, v in state.credits.items() if v},
         dict(state.applied),
         snapshot.last_hlc,
         await store.read_ops(HERE, 0, 10_000),

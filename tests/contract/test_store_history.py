@@ -1,4 +1,6 @@
-"""The contract of ``Store.read_account_ops`` and of interest postings, for every backend.
+"""The contract of ``Store.read_account_ops`` and of interest postings, for every backend,
+and the upgrade of older SQLite files, whose history index and net credits are derived
+from their ops.
 
 Parametrized over the in-memory twin, SQLite (a real file per test) and Redis (a real
 redis-server, a database per test).
@@ -19,6 +21,7 @@ from dbank.ledger import (
     Grant,
     Interest,
     InterestPosting,
+    Internal,
     LedgerState,
     Op,
     OpBody,
@@ -31,6 +34,7 @@ from dbank.ledger import (
 )
 from dbank.ledger.history import day_position, position
 from dbank.store import Commit, MemoryStore, RedisStore, SqliteStore, Store
+from dbank.store._sqlite import SCHEMA_VERSION
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])
@@ -156,22 +160,54 @@ async def test_interest_postings_are_kept_and_loaded(store: Store) -> None:
     assert (await store.load()).state.postings["a"].op_id == later.id
 
 
-async def test_a_version_1_sqlite_file_is_upgraded_with_its_history(tmp_path: Path) -> None:
+def _as_of_version(path: Path, version: int) -> None:
+    """Make the SQLite file at ``path`` look like one of an older schema ``version``: no
+    net credits (before 3), no history rows (before 2)."""
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE credits")
+        if version < 2:
+            db.execute("DELETE FROM history")
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(version),))
+    db.close()
+
+
+def _schema(path: Path) -> str:
+    with sqlite3.connect(path) as db:
+        (version,) = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    db.close()
+    return str(version)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+async def test_an_older_sqlite_file_is_upgraded_from_its_ops(tmp_path: Path, version: int) -> None:
     path = tmp_path / "branch.sqlite3"
     store = await SqliteStore.open(path, branch_id=1)
     bank = await _bank(store)
     await store.close()
-    # What a file of schema version 1 looks like: no history rows, version 1.
-    with sqlite3.connect(path) as db:
-        db.execute("DELETE FROM history")
-        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
-    db.close()
+    _as_of_version(path, version)
     store = await SqliteStore.open(path, branch_id=1)
     try:
         vector = bank.state.version_vector()
         assert await _all(store, "a", vector, 1000) == bank.history("a")
+        assert (await store.load()).state.credits == bank.state.credits
     finally:
         await store.close()
+    assert _schema(path) == str(SCHEMA_VERSION)
+
+
+async def test_an_upgrade_that_fails_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "branch.sqlite3"
+    store = await SqliteStore.open(path, branch_id=1)
+    await _bank(store)
+    await store.close()
+    _as_of_version(path, 1)
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("2",)
+        db.execute("INSERT INTO ops (origin, seq, hlc, data) VALUES (9, 1, 1, x'00')")
+    db.close()
+    with pytest.raises(Internal, match="undecodable op"):
+        await SqliteStore.open(path, branch_id=1)
+    assert _schema(path) == "1"
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM history").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM credits").fetchone() == (0,)
     db.close()

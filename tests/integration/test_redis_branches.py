@@ -49,7 +49,8 @@ async def test_a_killed_redis_branch_restarts_with_every_acknowledged_write(
         for _ in range(20):
             await bank.deposit(account_id=account_id, amount=5)
     cluster.branches[2].kill()
-    # The dead process still holds the replication lease; the new one waits it out.
+    # The dead process still holds the replication lease: the new one serves without links
+    # until it runs out, then takes it over and connects.
     cluster.start(2)
     cluster.wait_connected()
     for i in cluster.ids:

@@ -64,6 +64,22 @@ def _reset(writer: asyncio.StreamWriter) -> None:
     transport.abort()
 
 
+async def _connect_first(
+    targets: tuple[tuple[str, int], ...],
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to the first of ``targets`` that accepts one.
+
+    Raises:
+        OSError: every target refused (or timed out); the last one's error.
+    """
+    for target in targets[:-1]:
+        with contextlib.suppress(OSError):
+            async with asyncio.timeout(CONNECT_DEADLINE):
+                return await asyncio.open_connection(*target)
+    async with asyncio.timeout(CONNECT_DEADLINE):
+        return await asyncio.open_connection(*targets[-1])
+
+
 @dataclass(eq=False)
 class _Link:
     """One client connection and, once connected, its connection to the target."""
@@ -110,7 +126,7 @@ class TcpProxy:
             target: where to forward connections, as ``HOST:PORT``; may be set later with
                 ``set_target``. Until it is set, every connection is reset on arrival.
         """
-        self._target = _parse_target(target) if target is not None else None
+        self._targets = () if target is None else (_parse_target(target),)
         self._delay = 0.0
         self._is_cut = False
         self._connections_accepted = 0
@@ -188,15 +204,17 @@ class TcpProxy:
             raise RuntimeError("the proxy is not started")
         return self._address
 
-    def set_target(self, target: str) -> None:
-        """Forward connections accepted from now on to ``target`` (``HOST:PORT``).
+    def set_target(self, target: str, *fallbacks: str) -> None:
+        """Forward connections accepted from now on to ``target`` (``HOST:PORT``), or, if
+        it refuses them, to the first of ``fallbacks`` that accepts: a load balancer in
+        front of several processes serving one branch.
 
         Connections already open keep their target.
 
         Raises:
-            ValueError: ``target`` is not ``HOST:PORT``.
+            ValueError: a target is not ``HOST:PORT``.
         """
-        self._target = _parse_target(target)
+        self._targets = tuple(_parse_target(t) for t in (target, *fallbacks))
 
     def cut(self) -> None:
         """Reset every open connection, both ways at once, and reset new ones on arrival.
@@ -308,20 +326,22 @@ class TcpProxy:
 
     def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._connections_accepted += 1
-        target = self._target
-        if self._is_cut or self._closed or target is None:
+        targets = self._targets
+        if self._is_cut or self._closed or not targets:
             _reset(writer)
             return
         link = _Link(client=writer)
         self._links.add(link)
-        link.task = asyncio.get_running_loop().create_task(self._forward(link, reader, target))
+        link.task = asyncio.get_running_loop().create_task(self._forward(link, reader, targets))
 
     async def _forward(
-        self, link: _Link, client_reader: asyncio.StreamReader, target: tuple[str, int]
+        self,
+        link: _Link,
+        client_reader: asyncio.StreamReader,
+        targets: tuple[tuple[str, int], ...],
     ) -> None:
         try:
-            async with asyncio.timeout(CONNECT_DEADLINE):
-                upstream_reader, link.upstream = await asyncio.open_connection(*target)
+            upstream_reader, link.upstream = await _connect_first(targets)
             if link.reset:  # cut while connecting
                 return
             async with asyncio.TaskGroup() as group:

@@ -310,6 +310,7 @@ class DepositRequest(_message.Message):
     CURRENCY_FIELD_NUMBER: _builtins.int
     SESSION_FIELD_NUMBER: _builtins.int
     WRITE_CONCERN_FIELD_NUMBER: _builtins.int
+    REQUEST_BRANCH_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     amount: _builtins.int
     """Minor units, > 0."""
@@ -319,6 +320,11 @@ class DepositRequest(_message.Message):
     CURRENCY_MISMATCH otherwise), so a caller cannot misread the unit of `amount`.
     """
     write_concern: Global___WriteConcern.ValueType
+    request_branch: _builtins.int
+    """The branch this request id was first sent to, when this attempt goes to another one
+    (0: none, this branch decides). A branch that has not applied the request forwards it
+    there and relays the answer, or answers UNAVAILABLE (REQUEST_BRANCH_UNREACHABLE).
+    """
     @_builtins.property
     def session(self) -> Global___VersionVector:
         """The latest session token the caller holds (see VersionVector)."""
@@ -332,10 +338,11 @@ class DepositRequest(_message.Message):
         currency: _builtins.str = ...,
         session: Global___VersionVector | None = ...,
         write_concern: Global___WriteConcern.ValueType = ...,
+        request_branch: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "currency", b"currency", "request_id", b"request_id", "session", b"session", "write_concern", b"write_concern"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "currency", b"currency", "request_branch", b"request_branch", "request_id", b"request_id", "session", b"session", "write_concern", b"write_concern"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -351,10 +358,15 @@ class DepositResponse(_message.Message):
     OP_ID_FIELD_NUMBER: _builtins.int
     SESSION_FIELD_NUMBER: _builtins.int
     UNCONFIRMED_BRANCHES_FIELD_NUMBER: _builtins.int
+    ANSWERED_BY_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     balance: _builtins.int
     """The account's balance right after this deposit."""
     currency: _builtins.str
+    answered_by: _builtins.int
+    """The branch whose answer this is: the one asked, or the request's first branch that
+    it forwarded the request to (the op's own origin is in `op_id`).
+    """
     @_builtins.property
     def op_id(self) -> Global___OpId: ...
     @_builtins.property
@@ -374,10 +386,11 @@ class DepositResponse(_message.Message):
         op_id: Global___OpId | None = ...,
         session: Global___VersionVector | None = ...,
         unconfirmed_branches: _abc.Iterable[_builtins.int] | None = ...,
+        answered_by: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["op_id", b"op_id", "session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "balance", b"balance", "currency", b"currency", "op_id", b"op_id", "session", b"session", "unconfirmed_branches", b"unconfirmed_branches"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "answered_by", b"answered_by", "balance", b"balance", "currency", b"currency", "op_id", b"op_id", "session", b"session", "unconfirmed_branches", b"unconfirmed_branches"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -393,12 +406,18 @@ class WithdrawRequest(_message.Message):
     CURRENCY_FIELD_NUMBER: _builtins.int
     SESSION_FIELD_NUMBER: _builtins.int
     WRITE_CONCERN_FIELD_NUMBER: _builtins.int
+    REQUEST_BRANCH_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     amount: _builtins.int
     """Minor units, > 0."""
     request_id: _builtins.str
     currency: _builtins.str
     write_concern: Global___WriteConcern.ValueType
+    request_branch: _builtins.int
+    """The branch this request id was first sent to, when this attempt goes to another one
+    (0: none, this branch decides). A branch that has not applied the request forwards it
+    there and relays the answer, or answers UNAVAILABLE (REQUEST_BRANCH_UNREACHABLE).
+    """
     @_builtins.property
     def session(self) -> Global___VersionVector:
         """The latest session token the caller holds (see VersionVector)."""
@@ -412,10 +431,11 @@ class WithdrawRequest(_message.Message):
         currency: _builtins.str = ...,
         session: Global___VersionVector | None = ...,
         write_concern: Global___WriteConcern.ValueType = ...,
+        request_branch: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "currency", b"currency", "request_id", b"request_id", "session", b"session", "write_concern", b"write_concern"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "amount", b"amount", "currency", b"currency", "request_branch", b"request_branch", "request_id", b"request_id", "session", b"session", "write_concern", b"write_concern"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -431,10 +451,15 @@ class WithdrawResponse(_message.Message):
     OP_ID_FIELD_NUMBER: _builtins.int
     SESSION_FIELD_NUMBER: _builtins.int
     UNCONFIRMED_BRANCHES_FIELD_NUMBER: _builtins.int
+    ANSWERED_BY_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     balance: _builtins.int
     """The account's balance right after this withdrawal."""
     currency: _builtins.str
+    answered_by: _builtins.int
+    """The branch whose answer this is: the one asked, or the request's first branch that
+    it forwarded the request to (the op's own origin is in `op_id`).
+    """
     @_builtins.property
     def op_id(self) -> Global___OpId: ...
     @_builtins.property
@@ -454,10 +479,11 @@ class WithdrawResponse(_message.Message):
         op_id: Global___OpId | None = ...,
         session: Global___VersionVector | None = ...,
         unconfirmed_branches: _abc.Iterable[_builtins.int] | None = ...,
+        answered_by: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["op_id", b"op_id", "session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "balance", b"balance", "currency", b"currency", "op_id", b"op_id", "session", b"session", "unconfirmed_branches", b"unconfirmed_branches"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "answered_by", b"answered_by", "balance", b"balance", "currency", b"currency", "op_id", b"op_id", "session", b"session", "unconfirmed_branches", b"unconfirmed_branches"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -474,6 +500,7 @@ class TransferRequest(_message.Message):
     CURRENCY_FIELD_NUMBER: _builtins.int
     SESSION_FIELD_NUMBER: _builtins.int
     WRITE_CONCERN_FIELD_NUMBER: _builtins.int
+    REQUEST_BRANCH_FIELD_NUMBER: _builtins.int
     from_account_id: _builtins.str
     to_account_id: _builtins.str
     amount: _builtins.int
@@ -481,6 +508,11 @@ class TransferRequest(_message.Message):
     request_id: _builtins.str
     currency: _builtins.str
     write_concern: Global___WriteConcern.ValueType
+    request_branch: _builtins.int
+    """The branch this request id was first sent to, when this attempt goes to another one
+    (0: none, this branch decides). A branch that has not applied the request forwards it
+    there and relays the answer, or answers UNAVAILABLE (REQUEST_BRANCH_UNREACHABLE).
+    """
     @_builtins.property
     def session(self) -> Global___VersionVector:
         """The latest session token the caller holds (see VersionVector)."""
@@ -495,10 +527,11 @@ class TransferRequest(_message.Message):
         currency: _builtins.str = ...,
         session: Global___VersionVector | None = ...,
         write_concern: Global___WriteConcern.ValueType = ...,
+        request_branch: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "currency", b"currency", "from_account_id", b"from_account_id", "request_id", b"request_id", "session", b"session", "to_account_id", b"to_account_id", "write_concern", b"write_concern"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "currency", b"currency", "from_account_id", b"from_account_id", "request_branch", b"request_branch", "request_id", b"request_id", "session", b"session", "to_account_id", b"to_account_id", "write_concern", b"write_concern"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -516,6 +549,7 @@ class TransferResponse(_message.Message):
     OP_ID_FIELD_NUMBER: _builtins.int
     SESSION_FIELD_NUMBER: _builtins.int
     UNCONFIRMED_BRANCHES_FIELD_NUMBER: _builtins.int
+    ANSWERED_BY_FIELD_NUMBER: _builtins.int
     from_account_id: _builtins.str
     from_balance: _builtins.int
     """The source account's balance right after the transfer."""
@@ -523,6 +557,10 @@ class TransferResponse(_message.Message):
     to_balance: _builtins.int
     """The destination account's balance right after the transfer."""
     currency: _builtins.str
+    answered_by: _builtins.int
+    """The branch whose answer this is: the one asked, or the request's first branch that
+    it forwarded the request to (the op's own origin is in `op_id`).
+    """
     @_builtins.property
     def op_id(self) -> Global___OpId: ...
     @_builtins.property
@@ -544,10 +582,11 @@ class TransferResponse(_message.Message):
         op_id: Global___OpId | None = ...,
         session: Global___VersionVector | None = ...,
         unconfirmed_branches: _abc.Iterable[_builtins.int] | None = ...,
+        answered_by: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["op_id", b"op_id", "session", b"session"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["currency", b"currency", "from_account_id", b"from_account_id", "from_balance", b"from_balance", "op_id", b"op_id", "session", b"session", "to_account_id", b"to_account_id", "to_balance", b"to_balance", "unconfirmed_branches", b"unconfirmed_branches"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered_by", b"answered_by", "currency", b"currency", "from_account_id", b"from_account_id", "from_balance", b"from_balance", "op_id", b"op_id", "session", b"session", "to_account_id", b"to_account_id", "to_balance", b"to_balance", "unconfirmed_branches", b"unconfirmed_branches"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -54,6 +54,7 @@ from dbank.ledger import (
     Unavailable,
     VersionVector,
     WithdrawCommand,
+    credit_limit,
 )
 from dbank.ledger.clock import WallClock, day_start_hlc
 from dbank.ledger.codec import decode_op, encode_op
@@ -79,11 +80,14 @@ class RequestContext:
         session: the caller's session token: serve only once this replica covers it.
         wait_all: for writes, also wait (bounded) until the other branches applied it.
         budget: seconds this branch may spend waiting on others for the request.
+        request_branch: for a retried write, the branch its request id was first sent to
+            (0: none; this branch decides).
     """
 
     session: VersionVector = field(default_factory=VersionVector)
     wait_all: bool = True
     budget: float = MAX_WAIT
+    request_branch: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +112,16 @@ class WriteResult:
     """A write's op and the balances it left: ``(account_id, balance)`` per account.
 
     ``session`` covers the op; ``unconfirmed`` lists the branches that had not applied it
-    when the write answered (empty unless waited for with ``wait_all``)."""
+    when the write answered (empty unless waited for with ``wait_all``); ``answered_by``
+    is the branch whose answer this is (another than the one asked when the write was
+    forwarded to its request's branch)."""
 
     op_id: OpId
     balances: tuple[tuple[str, int], ...]
     currency: str
     session: VersionVector
     unconfirmed: tuple[int, ...] = ()
+    answered_by: int = 0
 
 
 def _wall_ms() -> int:
@@ -149,7 +156,8 @@ class Branch:
             )
         snapshot = await store.load()
         clock = HybridLogicalClock(wall_ms, snapshot.last_hlc)
-        writer = Writer(config.branch_id, snapshot.state, store, clock)
+        limit = credit_limit(config.branch_id, config.branch_ids)
+        writer = Writer(config.branch_id, snapshot.state, store, clock, credit_limit=limit)
         writer.start()
         branch = cls(config, store, writer, wall_ms)
         if config.genesis is not None:
@@ -300,7 +308,22 @@ class Branch:
         self, command: DepositCommand | WithdrawCommand | TransferCommand, context: RequestContext
     ) -> WriteResult:
         await self.cover(context.session, context.budget)
-        outcome = await self._originate(command, context.budget)
+        owner = context.request_branch
+        if owner and owner != self.branch_id:
+            if owner not in self.config.peers:
+                raise InvalidArgument(
+                    f"request_branch {owner} is not a branch of this bank",
+                    reason="UNKNOWN_BRANCH",
+                    field="request_branch",
+                )
+            # The request id is that branch's to decide (DESIGN section 3): answer here only
+            # if its op has replicated here already.
+            decided = await self.writer.decided(command)
+            if decided is None:
+                return await self.network.forward(owner, command, context)
+            outcome = decided
+        else:
+            outcome = await self._originate(command, context.budget)
         op_id = _op_id(outcome)
         unconfirmed: list[int] = []
         if context.wait_all:
@@ -308,7 +331,12 @@ class Branch:
         account_id = outcome.balances[0][0]
         currency = self.writer.state.account(account_id).currency
         return WriteResult(
-            op_id, outcome.balances, currency, self.version_vector, tuple(unconfirmed)
+            op_id,
+            outcome.balances,
+            currency,
+            self.version_vector,
+            tuple(unconfirmed),
+            answered_by=self.branch_id,
         )
 
     async def _originate(

@@ -5,9 +5,21 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from dbank.ledger import InterestCommand, OpenAccountCommand, OpId, Unavailable, VersionVector
+from dbank.ledger import (
+    DepositCommand,
+    InterestCommand,
+    OpenAccountCommand,
+    OpId,
+    TransferCommand,
+    Unavailable,
+    VersionVector,
+    WithdrawCommand,
+)
+
+if TYPE_CHECKING:
+    from dbank.branch._branch import RequestContext, WriteResult
 
 
 class Network(Protocol):
@@ -59,6 +71,21 @@ class Network(Protocol):
         """
         ...
 
+    async def forward(
+        self,
+        branch: int,
+        command: DepositCommand | WithdrawCommand | TransferCommand,
+        context: RequestContext,
+    ) -> WriteResult:
+        """Have ``branch``, the one the command's request id was first sent to, carry it
+        out (or answer it from its stored outcome); return its answer.
+
+        Raises:
+            RequestBranchUnreachable: ``branch`` did not answer within the context's budget.
+            DbankError: ``branch``'s answer (InsufficientFunds, RequestIdReused...).
+        """
+        ...
+
 
 class NoPeers:
     """The network of a bank with a single branch."""
@@ -84,3 +111,11 @@ class NoPeers:
         self, owner: int, command: InterestCommand, within: float
     ) -> tuple[OpId, VersionVector]:
         raise AssertionError("a bank of one branch owns every account")
+
+    async def forward(
+        self,
+        branch: int,
+        command: DepositCommand | WithdrawCommand | TransferCommand,
+        context: RequestContext,
+    ) -> WriteResult:
+        raise AssertionError("a bank of one branch decides every request id")

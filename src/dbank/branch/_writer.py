@@ -37,6 +37,7 @@ from dbank.ledger import (
     plan,
 )
 from dbank.ledger.ops import Grant
+from dbank.money import MAX_AMOUNT
 from dbank.store import Commit, Store, StoreConflict
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ class _Remote:
     future: asyncio.Future[None]
     seal: int = 0
     """An HLC timestamp that every op decided in this item's batch or later must follow."""
+    refresh: bool = False
+    """Take in other processes' commits to the store before deciding the batch."""
 
 
 _STOP = None
@@ -80,12 +83,21 @@ class _BatchResult:
 class Writer:
     """Owns the branch's ``LedgerState``: only the writer changes it, and only after the
     store has committed the change. ``state`` is always the committed state, and
-    ``committed`` publishes its version vector after every commit."""
+    ``committed`` publishes its version vector after every commit. ``credit_limit`` is the
+    most this branch's own ops may add to an account, net (``dbank.ledger.credit_limit``
+    of the bank's branches; the default is that of a bank of one branch)."""
 
     def __init__(
-        self, branch_id: int, state: LedgerState, store: Store, clock: HybridLogicalClock
+        self,
+        branch_id: int,
+        state: LedgerState,
+        store: Store,
+        clock: HybridLogicalClock,
+        *,
+        credit_limit: int = MAX_AMOUNT,
     ) -> None:
         self.branch_id = branch_id
+        self.credit_limit = credit_limit
         self.state = state
         self.committed = VectorWatch(state.version_vector())
         self.recent = RecentOps()
@@ -168,6 +180,22 @@ class Writer:
         # and that other attempts with the same request id may be waiting for.
         return _matching(command, await asyncio.shield(future))
 
+    async def decided(self, command: Command) -> Outcome | None:
+        """The outcome of ``command``'s request id if this replica has one: decided here,
+        being decided here now, or learned from the op that carried it out elsewhere; None
+        if it has none.
+
+        Raises:
+            RequestIdReused: the request id was first used with other parameters.
+            DbankError: the request's stored definite failure.
+        """
+        future = self._in_flight.get(command.key)
+        if future is not None:
+            return _matching(command, await asyncio.shield(future))
+        stored = await self._store.get_outcomes([command.key])
+        outcome = stored.get(command.key)
+        return None if outcome is None else _matching(command, outcome)
+
     async def apply_remote(self, ops: Sequence[Op]) -> None:
         """Apply other branches' ops (or this branch's own, recovered from a peer) in causal
         order; returns once every op that was ready is durable. Ops whose deps are missing
@@ -191,6 +219,11 @@ class Writer:
         of this branch's ops at or before ``hlc``. The clock moves inside the writer, between
         batches, so no op being decided meanwhile can slip under it."""
         await self._through_writer(_Remote((), self._new_future(), seal=hlc))
+
+    async def refresh(self) -> None:
+        """Take in what other processes serving this branch committed to the same store
+        (``Store.catch_up``); returns once ``committed`` includes it."""
+        await self._through_writer(_Remote((), self._new_future(), refresh=True))
 
     def _new_future(self) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -236,6 +269,8 @@ class Writer:
         """Process the batch; if the store says another process serving this branch
         committed first (``StoreConflict``: nothing was written), take in what it
         committed and decide the whole batch again on that state."""
+        if any(isinstance(item, _Remote) and item.refresh for item in batch):
+            await self._catch_up()
         for _ in range(CONFLICT_ATTEMPTS - 1):
             try:
                 await self._process(batch)
@@ -345,7 +380,12 @@ class Writer:
             reserved = {**reserved, account: reserved.get(account, 0) - amount}
         try:
             currency, body = plan(
-                overlay, command, branch=self.branch_id, final=item.final, reserved=reserved
+                overlay,
+                command,
+                branch=self.branch_id,
+                final=item.final,
+                reserved=reserved,
+                credit_limit=self.credit_limit,
             )
         except DbankError as exc:
             if exc.transient:

@@ -130,9 +130,19 @@ class BankClient:
         return [_account(a) for a in reply.accounts]
 
     async def deposit(
-        self, *, account_id: str, amount: int, currency: str = "", request_id: str | None = None
+        self,
+        *,
+        account_id: str,
+        amount: int,
+        currency: str = "",
+        request_id: str | None = None,
+        request_branch: int = 0,
     ) -> BalanceChange:
         """Add ``amount`` minor units, durably; ``currency`` if given must be the account's.
+
+        ``request_branch``: when retrying, at this branch, a request whose id was first sent
+        to another branch (``request_id`` given), that branch's id: only it may decide the
+        request, so this branch forwards the retry there unless it has applied it already.
 
         Raises:
             InvalidArgument, AccountNotFound, CurrencyMismatch, BalanceOverflow,
@@ -140,15 +150,26 @@ class BankClient:
         """
         request_id = request_id or new_request_id()
         request = pb.DepositRequest(
-            account_id=account_id, amount=amount, currency=currency, request_id=request_id
+            account_id=account_id,
+            amount=amount,
+            currency=currency,
+            request_id=request_id,
+            request_branch=request_branch,
         )
         reply = await self._call(self._stub.Deposit, request)
         return _balance_change(reply, request_id)
 
     async def withdraw(
-        self, *, account_id: str, amount: int, currency: str = "", request_id: str | None = None
+        self,
+        *,
+        account_id: str,
+        amount: int,
+        currency: str = "",
+        request_id: str | None = None,
+        request_branch: int = 0,
     ) -> BalanceChange:
-        """Take out ``amount`` minor units, never overdrawing.
+        """Take out ``amount`` minor units, never overdrawing (``request_branch``: as for
+        ``deposit``).
 
         Raises:
             InvalidArgument, AccountNotFound, CurrencyMismatch, InsufficientFunds,
@@ -156,7 +177,11 @@ class BankClient:
         """
         request_id = request_id or new_request_id()
         request = pb.WithdrawRequest(
-            account_id=account_id, amount=amount, currency=currency, request_id=request_id
+            account_id=account_id,
+            amount=amount,
+            currency=currency,
+            request_id=request_id,
+            request_branch=request_branch,
         )
         reply = await self._call(self._stub.Withdraw, request)
         return _balance_change(reply, request_id)
@@ -169,8 +194,10 @@ class BankClient:
         amount: int,
         currency: str = "",
         request_id: str | None = None,
+        request_branch: int = 0,
     ) -> TransferResult:
-        """Move ``amount`` minor units between two accounts of one currency, as one change.
+        """Move ``amount`` minor units between two accounts of one currency, as one change
+        (``request_branch``: as for ``deposit``).
 
         Raises:
             InvalidArgument, AccountNotFound, CurrencyMismatch, InsufficientFunds,
@@ -183,6 +210,7 @@ class BankClient:
             amount=amount,
             currency=currency,
             request_id=request_id,
+            request_branch=request_branch,
         )
         reply = await self._call(self._stub.Transfer, request)
         return TransferResult(
@@ -194,6 +222,7 @@ class BankClient:
             op_id_from_wire(reply.op_id),
             request_id,
             tuple(reply.unconfirmed_branches),
+            reply.answered_by,
         )
 
     async def calculate_interest(
@@ -313,6 +342,7 @@ def _balance_change(
         op_id_from_wire(reply.op_id),
         request_id,
         tuple(reply.unconfirmed_branches),
+        reply.answered_by,
     )
 
 

@@ -33,6 +33,9 @@ class BalanceChange:
     request_id: str
     unconfirmed_branches: tuple[int, ...] = ()
     """With ``WriteConcern.ALL``: branches that had not applied the write when it answered."""
+    answered_by: int = 0
+    """The branch whose answer this is: the one asked, or the request's first branch
+    (``request_branch``) that it forwarded the request to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,9 @@ class TransferResult:
     request_id: str
     unconfirmed_branches: tuple[int, ...] = ()
     """With ``WriteConcern.ALL``: branches that had not applied the write when it answered."""
+    answered_by: int = 0
+    """The branch whose answer this is: the one asked, or the request's first branch
+    (``request_branch``) that it forwarded the request to."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,13 +33,14 @@ from dbank.ledger.errors import (
     InvariantViolation,
     NotFound,
     ReplicationHalted,
+    RequestBranchUnreachable,
     RequestIdReused,
     RequestInProgress,
     SessionNotCovered,
     Unavailable,
     WrongAccountType,
 )
-from dbank.ledger.genesis import escrow_shares, genesis_digest, genesis_op
+from dbank.ledger.genesis import genesis_digest, genesis_op
 from dbank.ledger.history import Entry, EntryKind, PageToken, history_accounts
 from dbank.ledger.interest import Accrual, InterestPosting
 from dbank.ledger.ops import (
@@ -56,7 +57,8 @@ from dbank.ledger.ops import (
 )
 from dbank.ledger.outcome import Outcome
 from dbank.ledger.planner import AlreadyPosted, EscrowShortfall, NothingToGrant, StaleAccrual, plan
-from dbank.ledger.state import AccountRecord, LedgerState, StateDelta
+from dbank.ledger.shares import credit_limit, escrow_shares
+from dbank.ledger.state import AccountRecord, LedgerState, StateDelta, net_credits
 from dbank.ledger.statement import Statement
 from dbank.ledger.version_vector import OpId, VersionVector
 
@@ -105,6 +107,7 @@ __all__ = [
     "Outcome",
     "PageToken",
     "ReplicationHalted",
+    "RequestBranchUnreachable",
     "RequestIdReused",
     "RequestInProgress",
     "SessionNotCovered",
@@ -118,10 +121,12 @@ __all__ = [
     "WithdrawCommand",
     "Withdrawal",
     "WrongAccountType",
+    "credit_limit",
     "escrow_shares",
     "fingerprint_of",
     "genesis_digest",
     "genesis_op",
     "history_accounts",
+    "net_credits",
     "plan",
 ]

@@ -15,7 +15,8 @@ a raw gRPC error::
     ├── FailedPrecondition
     │   ├── InsufficientFunds    INSUFFICIENT_FUNDS: the write would overdraw the account
     │   ├── CurrencyMismatch     CURRENCY_MISMATCH: another currency than the account's
-    │   ├── BalanceOverflow      BALANCE_OVERFLOW: a balance or escrow share would pass 2^63 - 1
+    │   ├── BalanceOverflow      BALANCE_OVERFLOW: a balance, or a branch's credits, would pass
+    │   │                        2^63 - 1 or the branch's share of it
     │   └── WrongAccountType     WRONG_ACCOUNT_TYPE: interest on an account that is not savings
     ├── Aborted
     │   └── RequestInProgress    REQUEST_IN_PROGRESS: the same request id is being applied (retry)
@@ -24,6 +25,8 @@ a raw gRPC error::
     │   │                        cannot be reached (metadata "branches")
     │   ├── DayNotClosed         DAY_NOT_CLOSED: interest for a day that some branches may still
     │   │                        write ops on (metadata "branches")
+    │   ├── RequestBranchUnreachable  REQUEST_BRANCH_UNREACHABLE: a retry's request id belongs
+    │   │                        to a branch that cannot be reached (metadata "branch")
     │   └── SessionNotCovered    SESSION_NOT_COVERED: this replica has not yet seen the state the
     │                            session token names (metadata "missing")
     ├── DeadlineExceeded         DEADLINE_EXCEEDED: no answer within the caller's deadline (retry)
@@ -121,7 +124,9 @@ class CurrencyMismatch(FailedPrecondition):
 
 
 class BalanceOverflow(FailedPrecondition):
-    """The write would push a balance or an escrow share past 2^63 - 1 minor units."""
+    """The credit would push the balance past 2^63 - 1 minor units, or what this branch has
+    added to the account, net, past the branch's credit limit (its share of 2^63 - 1, so
+    that the credits of all branches together never pass it, DESIGN §2)."""
 
     reason = "BALANCE_OVERFLOW"
 
@@ -174,6 +179,14 @@ class DayNotClosed(Unavailable):
     reason = "DAY_NOT_CLOSED"
 
 
+class RequestBranchUnreachable(Unavailable):
+    """A retry whose request id belongs to another branch (the one it was first sent to),
+    which cannot be reached, and whose op this replica has not applied: only that branch
+    may decide it. ``metadata["branch"]`` names it."""
+
+    reason = "REQUEST_BRANCH_UNREACHABLE"
+
+
 class DeadlineExceeded(DbankError):
     """The request did not finish within its deadline; it may or may not have been applied,
     so retry it with the same request id."""
@@ -190,8 +203,9 @@ class Internal(DbankError):
 
 class InvariantViolation(Internal):
     """An op that would break an invariant of the ledger: an escrow share or balance below
-    zero or past 2^63 - 1, an op out of causal order, an unknown account. Replicas refuse
-    such an op whole and stop applying from its origin: they never repair silently."""
+    zero or past 2^63 - 1, a net credit beyond +-(2^63 - 1), an op out of causal order, an
+    unknown account. Replicas refuse such an op whole and stop applying from its origin:
+    they never repair silently."""
 
     reason = "INVARIANT_VIOLATION"
 
@@ -222,6 +236,7 @@ ERROR_CLASSES: tuple[type[DbankError], ...] = (
     BranchesUnreachable,
     SessionNotCovered,
     DayNotClosed,
+    RequestBranchUnreachable,
     DeadlineExceeded,
     Internal,
     InvariantViolation,

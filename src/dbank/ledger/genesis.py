@@ -13,15 +13,9 @@ from collections.abc import Iterable
 from dbank.ledger.codec import encode_op, op_digest
 from dbank.ledger.ops import AccountType, Genesis, Op
 from dbank.ledger.ownership import owner_branch
+from dbank.ledger.shares import escrow_shares
 from dbank.ledger.state import GENESIS_ID
 from dbank.ledger.version_vector import VersionVector
-
-
-def escrow_shares(total: int, branch_ids: Iterable[int]) -> dict[int, int]:
-    """``total`` split evenly over the branches, the remainder one each to the lowest ids."""
-    ids = sorted(set(branch_ids))
-    share, rest = divmod(total, len(ids))
-    return {branch_id: share + 1 if rank < rest else share for rank, branch_id in enumerate(ids)}
 
 
 def genesis_op(

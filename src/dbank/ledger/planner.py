@@ -1,8 +1,11 @@
 """The writer's decision: does the bank's state allow a command, and which op makes it?
 
 ``plan`` is pure: it reads a state and returns the body of the op to originate at
-``branch``, or raises the definite domain error the request must get. It checks exactly
-what ``LedgerState.apply`` would refuse, so an op it plans always applies.
+``branch``, or raises the definite domain error the request must get. It checks what
+``LedgerState.apply`` would refuse, so an op it plans always applies here, and it keeps
+the two bounds that make the op apply at every other replica too, whatever else they
+apply first: a debit within this branch's escrow share, and a credit within its credit
+limit (DESIGN §2).
 """
 
 from __future__ import annotations
@@ -80,9 +83,12 @@ def plan(
     branch: int,
     final: bool = True,
     reserved: Mapping[str, int] | None = None,
+    credit_limit: int = MAX_AMOUNT,
 ) -> tuple[str, OpBody]:
     """Return ``(currency, body)`` of the op that carries out ``command`` at ``branch``.
 
+    ``credit_limit`` is the most that this branch's own ops may add to an account, net
+    (``dbank.ledger.credit_limit``); the default is that of a bank of one branch.
     ``reserved`` is the part of this branch's share of each account that is held for other
     waiting writes. ``final`` says whether every other branch has been asked for escrow: if
     not, a debit beyond this branch's share is an ``EscrowShortfall`` even when the balance
@@ -90,7 +96,8 @@ def plan(
 
     Raises:
         AccountNotFound, AccountExists, CurrencyMismatch, InsufficientFunds,
-        BalanceOverflow: the definite outcome of the request.
+        BalanceOverflow: the definite outcome of the request (``BalanceOverflow`` also
+            for a credit past this branch's credit limit).
         EscrowShortfall: this branch's share does not cover the debit.
         NothingToGrant: a grant of nothing.
         WrongAccountType, InvalidArgument: interest on an account or day that has none.
@@ -98,6 +105,7 @@ def plan(
         StaleAccrual: the interest was computed from a posting that is not the last.
     """
     debit = _Debit(state, branch, final, reserved or {})
+    credit = _Credit(state, branch, credit_limit)
     match command:
         case OpenAccountCommand():
             if command.account_id in state.accounts:
@@ -109,7 +117,7 @@ def plan(
             return command.currency, opening
         case DepositCommand():
             account = _account(state, command.account_id, command.currency)
-            _check_credit(state, account, command.amount)
+            credit.check(account, command.amount)
             return account.currency, Deposit(command.account_id, command.amount)
         case WithdrawCommand():
             account = _account(state, command.account_id, command.currency)
@@ -125,7 +133,7 @@ def plan(
                     account_id=target.account_id,
                 )
             debit.check(source, command.amount)
-            _check_credit(state, target, command.amount)
+            credit.check(target, command.amount)
             body = Transfer(command.from_account_id, command.to_account_id, command.amount)
             return source.currency, body
         case GrantCommand():
@@ -138,10 +146,12 @@ def plan(
             return account.currency, Grant(command.account_id, amount, command.to_branch)
         case InterestCommand():
             account = state.account(command.account_id)
-            return account.currency, _interest(state, account, command)
+            return account.currency, _interest(state, account, command, credit)
 
 
-def _interest(state: LedgerState, account: AccountRecord, command: InterestCommand) -> Interest:
+def _interest(
+    state: LedgerState, account: AccountRecord, command: InterestCommand, credit: _Credit
+) -> Interest:
     last = state.postings.get(account.account_id)
     done = posted_already(last, command.as_of)
     if done is not None:
@@ -153,7 +163,7 @@ def _interest(state: LedgerState, account: AccountRecord, command: InterestComma
             f"account {account.account_id!r}: interest was posted meanwhile; retry",
             account_id=account.account_id,
         )
-    _check_credit(state, account, accrual.amount)
+    credit.check(account, accrual.amount)
     return Interest(
         account.account_id, accrual.amount, command.as_of, command.rate, accrual.day_balance
     )
@@ -169,13 +179,31 @@ def _account(state: LedgerState, account_id: str, currency: str) -> AccountRecor
     return account
 
 
-def _check_credit(state: LedgerState, account: AccountRecord, amount: int) -> None:
-    # A branch's share never exceeds the balance, so bounding the balance bounds both.
-    if state.balance(account.account_id) > MAX_AMOUNT - amount:
-        raise BalanceOverflow(
-            f"account {account.account_id!r} cannot hold more than {MAX_AMOUNT} minor units",
-            account_id=account.account_id,
-        )
+class _Credit:
+    """Checks credits against the balance's bound here and this branch's credit limit,
+    which keeps it under that bound at every replica (DESIGN §2)."""
+
+    def __init__(self, state: LedgerState, branch: int, limit: int) -> None:
+        self._state = state
+        self._branch = branch
+        self._limit = limit
+
+    def check(self, account: AccountRecord, amount: int) -> None:
+        account_id = account.account_id
+        # A branch's share never exceeds the balance, so bounding the balance bounds both.
+        if self._state.balance(account_id) > MAX_AMOUNT - amount:
+            raise BalanceOverflow(
+                f"account {account_id!r} cannot hold more than {MAX_AMOUNT} minor units",
+                account_id=account_id,
+            )
+        # A posting of no interest adds nothing, whatever the credit already is.
+        if amount and self._state.credit_of(account_id, self._branch) > self._limit - amount:
+            raise BalanceOverflow(
+                f"account {account_id!r} cannot take {amount} more minor units at branch"
+                f" {self._branch}: each branch may add at most {self._limit} to an account"
+                f" (net), so that the branches together never pass {MAX_AMOUNT}",
+                account_id=account_id,
+            )
 
 
 class _Debit:

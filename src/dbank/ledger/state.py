@@ -1,20 +1,22 @@
-"""The replicated state of the bank: accounts and the escrow share of every branch.
+"""The replicated state of the bank: accounts, the escrow share and the net credit of
+every branch.
 
 For every account ``a`` and branch ``b`` a replica keeps ``rights[a, b]``, the part of
-``a``'s balance that ``b`` may spend; ``balance(a)`` is their sum; and for every savings
-account its last interest posting. ``apply`` is the only way the state changes, and it
-refuses (``InvariantViolation``) any op that would take a share below zero or past
-2^63 - 1, post interest for a day posted already, or that arrives out of causal order,
-before changing anything.
+``a``'s balance that ``b`` may spend, and ``credits[a, b]``, what the ops of ``b`` have
+added to ``a``'s balance net of what they took out; ``balance(a)`` is the sum of either;
+and for every savings account its last interest posting. ``apply`` is the only way the
+state changes, and it refuses (``InvariantViolation``) any op that would take a share
+below zero or past 2^63 - 1, post interest for a day posted already, or that arrives out
+of causal order, before changing anything.
 """
 
 from __future__ import annotations
 
-from collections import ChainMap
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from dbank.ledger._layer import Layer
 from dbank.ledger.errors import AccountNotFound, InvariantViolation
 from dbank.ledger.interest import InterestPosting
 from dbank.ledger.ops import (
@@ -40,6 +42,7 @@ GENESIS_ID = OpId(GENESIS_ORIGIN, 1)
 
 RightsKey = tuple[str, int]
 """``(account_id, branch_id)``."""
+Change = tuple[RightsKey, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,8 @@ class StateDelta:
     applied: Mapping[int, int]
     postings: Mapping[str, InterestPosting] = field(default_factory=dict)
     """Each account's last interest posting, where a posting replaced it."""
+    credits: Mapping[RightsKey, int] = field(default_factory=dict)
+    """Each changed net credit (``LedgerState.credits``)."""
 
 
 class LedgerState:
@@ -79,6 +84,7 @@ class LedgerState:
         applied: MutableMapping[int, int] | None = None,
         balances: MutableMapping[str, int] | None = None,
         postings: MutableMapping[str, InterestPosting] | None = None,
+        credits: MutableMapping[RightsKey, int] | None = None,
     ) -> None:
         self.accounts: MutableMapping[str, AccountRecord] = accounts if accounts is not None else {}
         self.rights: MutableMapping[RightsKey, int] = rights if rights is not None else {}
@@ -87,6 +93,9 @@ class LedgerState:
         self.postings: MutableMapping[str, InterestPosting] = (
             postings if postings is not None else {}
         )
+        # What each branch's own ops have added to each account, net (``credit_changes``):
+        # the origin bounds it by its credit limit (DESIGN §2), as rights bound its debits.
+        self.credits: MutableMapping[RightsKey, int] = credits if credits is not None else {}
         if balances is None:
             balances = {}
             for (account_id, _), amount in self.rights.items():
@@ -108,6 +117,9 @@ class LedgerState:
 
     def rights_of(self, account_id: str, branch: int) -> int:
         return self.rights.get((account_id, branch), 0)
+
+    def credit_of(self, account_id: str, branch: int) -> int:
+        return self.credits.get((account_id, branch), 0)
 
     def version_vector(self) -> VersionVector:
         return VersionVector(self.applied)
@@ -135,9 +147,11 @@ class LedgerState:
             return False
         if not self.is_ready(op):
             raise InvariantViolation(f"op {op.id} applied before its deps {op.deps}")
-        changes = self._effects(op)
-        for (account_id, branch), delta in changes:
+        rights, credits = self._effects(op)
+        for (account_id, branch), delta in rights:
             self._add_rights(account_id, branch, delta)
+        for key, delta in credits:
+            self.credits[key] = self.credits.get(key, 0) + delta
         body = op.body
         if isinstance(body, OpenAccount | Genesis):
             # Origin 0 is no branch: a genesis op names the owner branch itself.
@@ -153,43 +167,33 @@ class LedgerState:
         self.applied[op.id.origin] = op.id.seq
         return True
 
-    def _effects(self, op: Op) -> list[tuple[RightsKey, int]]:
-        """The rights changes of ``op``, checked against every invariant first."""
-        body, origin = op.body, op.id.origin
-        changes: list[tuple[RightsKey, int]]
+    def _effects(self, op: Op) -> tuple[list[Change], list[Change]]:
+        """The rights and the credit changes of ``op``, checked against every invariant
+        first."""
+        body = op.body
         match body:
             case OpenAccount():
                 if body.account_id in self.accounts:
                     raise InvariantViolation(f"op {op.id} opens {body.account_id!r} again")
-                changes = []
-            case Deposit():
+            case Deposit() | Withdrawal() | Transfer() | Grant():
                 self._check_movement(op, body.amount)
-                changes = [((body.account_id, origin), body.amount)]
-            case Withdrawal():
-                self._check_movement(op, body.amount)
-                changes = [((body.account_id, origin), -body.amount)]
-            case Transfer():
-                self._check_movement(op, body.amount)
-                changes = [
-                    ((body.from_account_id, origin), -body.amount),
-                    ((body.to_account_id, origin), body.amount),
-                ]
-            case Grant():
-                self._check_movement(op, body.amount)
-                changes = [
-                    ((body.account_id, origin), -body.amount),
-                    ((body.account_id, body.to_branch), body.amount),
-                ]
             case Interest():
                 self._check_interest(op, body)
                 # A posting of no interest still marks its days as posted.
                 self._check_movement(op, body.amount, least=0)
-                changes = [((body.account_id, origin), body.amount)] if body.amount else []
             case Genesis():
                 self._check_genesis(op, body)
-                changes = [((body.account_id, branch), amount) for branch, amount in body.shares]
-        self._check_bounds(op, changes)
-        return changes
+        credits = credit_changes(op)
+        rights = credits
+        if isinstance(body, Grant):
+            # A grant moves escrow and changes no balance; every other op changes rights
+            # exactly as it changes its branches' credits.
+            rights = [
+                ((body.account_id, op.id.origin), -body.amount),
+                ((body.account_id, body.to_branch), body.amount),
+            ]
+        self._check_bounds(op, rights, credits)
+        return rights, credits
 
     def _check_movement(self, op: Op, amount: int, least: int = 1) -> None:
         if amount < least:
@@ -220,15 +224,26 @@ class LedgerState:
         if body.day_balance < 0:
             raise InvariantViolation(f"op {op.id} has a negative day balance")
 
-    def _check_bounds(self, op: Op, changes: list[tuple[RightsKey, int]]) -> None:
-        rights: dict[RightsKey, int] = {}
+    def _check_bounds(self, op: Op, rights: list[Change], credits: list[Change]) -> None:
+        shares: dict[RightsKey, int] = {}
         balances: dict[str, int] = {}
-        for key, delta in changes:
-            rights[key] = rights.get(key, self.rights.get(key, 0)) + delta
+        for key, delta in rights:
+            shares[key] = shares.get(key, self.rights.get(key, 0)) + delta
             balances[key[0]] = balances.get(key[0], self.balance(key[0])) + delta
-        for value in (*rights.values(), *balances.values()):
+        for value in (*shares.values(), *balances.values()):
             if not 0 <= value <= MAX_AMOUNT:
                 raise InvariantViolation(f"op {op.id} would take a share or balance to {value}")
+        nets: dict[RightsKey, int] = {}
+        for key, delta in credits:
+            nets[key] = nets.get(key, self.credits.get(key, 0)) + delta
+        for (account_id, branch), value in nets.items():
+            # Within the credit limits a net credit never leaves [-(2^63 - 1), 2^63 - 1]:
+            # the others' are at most their limits, which sum to 2^63 - 1, and balance >= 0.
+            if abs(value) > MAX_AMOUNT:
+                raise InvariantViolation(
+                    f"op {op.id} would take branch {branch}'s net credit to {account_id!r}"
+                    f" to {value}"
+                )
 
     def _add_rights(self, account_id: str, branch: int, delta: int) -> None:
         key = (account_id, branch)
@@ -240,11 +255,12 @@ class LedgerState:
     def overlay(self) -> LedgerState:
         """A child state: reads fall through to this one, changes stay in the child."""
         return LedgerState(
-            ChainMap({}, self.accounts),
-            ChainMap({}, self.rights),
-            ChainMap({}, self.applied),
-            ChainMap({}, self.balances),
-            ChainMap({}, self.postings),
+            Layer(self.accounts),
+            Layer(self.rights),
+            Layer(self.applied),
+            Layer(self.balances),
+            Layer(self.postings),
+            Layer(self.credits),
         )
 
     def delta(self) -> StateDelta:
@@ -254,6 +270,7 @@ class LedgerState:
             _own(self.rights),
             _own(self.applied),
             _own(self.postings),
+            _own(self.credits),
         )
 
     def absorb(self, child: LedgerState) -> None:
@@ -263,10 +280,43 @@ class LedgerState:
         self.applied.update(_own(child.applied))
         self.balances.update(_own(child.balances))
         self.postings.update(_own(child.postings))
+        self.credits.update(_own(child.credits))
+
+
+def credit_changes(op: Op) -> list[Change]:
+    """What ``op`` adds to (or, negative, takes from) each account's balance, keyed by the
+    branch whose net credit it counts in: the op's origin, or, for the genesis op, the
+    branch of each share. A grant changes no balance, so no credit."""
+    body, origin = op.body, op.id.origin
+    match body:
+        case OpenAccount() | Grant():
+            return []
+        case Deposit():
+            return [((body.account_id, origin), body.amount)]
+        case Interest():
+            return [((body.account_id, origin), body.amount)] if body.amount else []
+        case Withdrawal():
+            return [((body.account_id, origin), -body.amount)]
+        case Transfer():
+            return [
+                ((body.from_account_id, origin), -body.amount),
+                ((body.to_account_id, origin), body.amount),
+            ]
+        case Genesis():
+            return [((body.account_id, branch), amount) for branch, amount in body.shares]
+
+
+def net_credits(ops: Iterable[Op]) -> dict[RightsKey, int]:
+    """``LedgerState.credits`` after ``ops``, in any order: what a store that did not keep
+    the credits yet derives from its ops when it is upgraded."""
+    credits: dict[RightsKey, int] = {}
+    for op in ops:
+        for key, delta in credit_changes(op):
+            credits[key] = credits.get(key, 0) + delta
+    return credits
 
 
 def _own(mapping: Mapping[K, V]) -> dict[K, V]:
-    if not isinstance(mapping, ChainMap):
+    if not isinstance(mapping, Layer):
         raise TypeError("not an overlay")
-    own: dict[K, V] = mapping.maps[0]  # type: ignore[assignment]
-    return own
+    return mapping.own

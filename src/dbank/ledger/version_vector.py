@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass
 
 
@@ -28,11 +28,27 @@ class VersionVector(Mapping[int, int]):
     __slots__ = ("_entries",)
 
     def __init__(self, entries: Mapping[int, int] | Iterable[tuple[int, int]] = ()) -> None:
-        items = entries.items() if isinstance(entries, Mapping) else entries
+        # Exact-type checks first: every request and every replicated batch makes vectors,
+        # and an ABC isinstance check costs more than the rest of this method.
+        if type(entries) is dict or type(entries) is VersionVector:
+            items: Iterable[tuple[int, int]] = entries.items()
+        else:
+            items = entries.items() if isinstance(entries, Mapping) else entries
         self._entries: dict[int, int] = {o: s for o, s in sorted(items) if s > 0}
 
     def __getitem__(self, origin: int) -> int:
         return self._entries.get(origin, 0)
+
+    # The dict's own views and lookups, not Mapping's generic ones built on __getitem__.
+
+    def items(self) -> ItemsView[int, int]:
+        return self._entries.items()
+
+    def keys(self) -> KeysView[int]:
+        return self._entries.keys()
+
+    def values(self) -> ValuesView[int]:
+        return self._entries.values()
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._entries)
@@ -56,7 +72,8 @@ class VersionVector(Mapping[int, int]):
 
     def covers(self, other: Mapping[int, int]) -> bool:
         """True if every op ``other`` counts is counted here too."""
-        return all(self[o] >= s for o, s in other.items())
+        mine = self._entries
+        return all(mine.get(o, 0) >= s for o, s in other.items())
 
     def missing(self, other: Mapping[int, int]) -> dict[int, int]:
         """The origins where ``other`` is ahead, with ``other``'s count."""

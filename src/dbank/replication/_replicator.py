@@ -1,10 +1,12 @@
 """The branch's side of the bank's network: its links to every peer, and the requests it
 makes of them (``dbank.branch.Network``): borrowing escrow, confirming writes, pulling ops,
-forwarding account openings to their owner branch."""
+forwarding account openings to their owner branch and retried writes to their request's
+branch."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -21,9 +23,19 @@ from dbank._wire import (
     vector_from_wire,
     vector_to_wire,
 )
-from dbank.branch import Branch
+from dbank.branch import Branch, RequestContext, WriteResult
 from dbank.client._errors import error_from_rpc
-from dbank.ledger import DbankError, InterestCommand, OpenAccountCommand, OpId, VersionVector
+from dbank.ledger import (
+    DbankError,
+    DepositCommand,
+    InterestCommand,
+    OpenAccountCommand,
+    OpId,
+    TransferCommand,
+    VersionVector,
+    WithdrawCommand,
+)
+from dbank.replication._forward import forward_write
 from dbank.replication._inbound import InboundStreams
 from dbank.replication._link import OutboundLink
 from dbank.replication._peer import Peer
@@ -38,6 +50,9 @@ CATCH_UP_EVERY = 0.5
 """While some peer streams nothing to this branch, how often it fetches what it lacks from
 the others: a stream that breaks usually comes back sooner."""
 CATCH_UP_WAIT = 5.0
+TAKE_IN_EVERY = 0.05
+"""How often a process whose store other processes of its branch share takes in their
+commits: its links send them, and its reads show them, this much later at most."""
 
 
 class Replicator:
@@ -48,8 +63,14 @@ class Replicator:
         branch: Branch,
         on_links_changed: Callable[[], None] = lambda: None,
         trace: BranchTrace | None = None,
+        *,
+        shared_store: bool = False,
     ) -> None:
+        """``shared_store``: other processes may serve the same branch from the same
+        store, so this replica takes in their commits (``Writer.refresh``) before pulling
+        from peers, and every ``TAKE_IN_EVERY`` once attached."""
         self._branch = branch
+        self._shared_store = shared_store
         self._peers = {
             peer_id: Peer.connect(peer_id, address)
             for peer_id, address in sorted(branch.config.peers.items())
@@ -63,11 +84,20 @@ class Replicator:
         self._heard: dict[int, VersionVector] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
+    def attach(self) -> None:
+        """Be the branch's network (borrowing, forwarding, pulling) without links: how a
+        process serves that does not hold its branch's replication lease."""
+        if self._branch.network is self:
+            return
+        self._branch.network = self
+        if self._shared_store:
+            self._tasks.append(asyncio.create_task(self._take_in_commits(), name="take-in"))
+
     async def start(self) -> None:
         """Attach to the branch and open the links. Until the peers have said how much of
         this branch's own log they hold, and any surplus has been fetched back, the branch
         originates nothing (DESIGN §4, I3)."""
-        self._branch.network = self
+        self.attach()
         self._branch.writer.pause_origination()
         for link in self.links.values():
             self._tasks.append(asyncio.create_task(link.run(), name=f"link-{link.peer.branch_id}"))
@@ -103,6 +133,18 @@ class Replicator:
                     await self._pull_from(link.peer, VersionVector({me: held}), RECOVERY_WAIT)
         finally:
             self._branch.writer.resume_origination()
+
+    async def _take_in_commits(self) -> None:
+        """Take in, every ``TAKE_IN_EVERY``, the ops other processes serving this branch
+        committed to the shared store, so that the links send them too and reads show them.
+        A timer, because the store tells no one of a commit (a notification from the store
+        would do better)."""
+        while True:
+            await asyncio.sleep(TAKE_IN_EVERY)
+            try:
+                await self._branch.writer.refresh()
+            except DbankError as exc:
+                log.warning("cannot take in other processes' commits: %s", exc)
 
     async def _catch_up(self) -> None:
         """While some peer's stream to this branch is down, fetch what this branch lacks
@@ -174,6 +216,13 @@ class Replicator:
         return sorted(missing)
 
     async def pull(self, wanted: VersionVector, within: float) -> None:
+        if self._shared_store:
+            # Another process of this branch may have committed what the caller saw: the
+            # store has it at once, the peers only once some link has carried it.
+            with contextlib.suppress(DbankError):
+                await self._branch.writer.refresh()
+            if self._branch.version_vector.covers(wanted):
+                return
         pulls = [self._pull_from(peer, wanted, within) for peer in self._peers.values()]
         await asyncio.gather(*pulls, return_exceptions=True)
 
@@ -220,6 +269,16 @@ class Replicator:
         )
         call = self._peers[owner].bank.CalculateInterest(request, timeout=within)
         return await _at_owner(call)
+
+    async def forward(
+        self,
+        branch: int,
+        command: DepositCommand | WithdrawCommand | TransferCommand,
+        context: RequestContext,
+    ) -> WriteResult:
+        return await forward_write(
+            self._peers[branch], command, context.session, context.wait_all, context.budget
+        )
 
     async def _pull_from(self, peer: Peer, wanted: VersionVector | None, within: float) -> None:
         """Fetch ops from ``peer`` until this replica covers ``wanted`` (None: until the

@@ -1,8 +1,9 @@
 """Starting the branches of a scenario run, knowing when they are up, stopping them again.
 
-Every branch is a real ``BranchServer`` on its own free loopback port with its own SQLite
-store; every other branch is its peer. Ports are chosen before anything starts, so each
-branch knows its peers' addresses from the outset. There are two ways to host them:
+Every branch is a real ``BranchServer`` on its own free loopback port with its own store
+(a SQLite file, or its keys in one Redis); every other branch is its peer. Ports are
+chosen before anything starts, so each branch knows its peers' addresses from the outset.
+There are two ways to host them:
 
 * ``ForkedBranches`` (the default): one OS process per branch, made with ``os.fork()``
   from the runner once it has imported everything and before it has created any gRPC
@@ -18,6 +19,16 @@ branch knows its peers' addresses from the outset. There are two ways to host th
 
 Either way "up" means every branch's health service ``dbank.v1.Replication`` is SERVING,
 i.e. its replication streams to all of its peers are up (``wait_connected``).
+
+Branches that keep their state in Redis keep it under their branch's keys
+(``dbank:{bN}:``), which are the same in every run, so a run needs a database of its own:
+state left by an earlier run of the same file would carry on under the same genesis op and
+change the answers, and two runs at once would share their branches. Before any branch
+starts, ``claim_database`` checks that the Redis keeps acknowledged writes (as each branch
+does again) and claims the database: it sets ``RUN_KEY`` unless it exists (``SET NX``: of
+two runs started at once, one wins), then checks that this key is the only one. The state
+and the key stay after the run, like a ``--data`` directory, for anyone to look at; the
+next run needs another database, or this one emptied.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import datetime as dt
 import os
 import signal
 import socket
@@ -36,17 +48,22 @@ from typing import NoReturn
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from redis.exceptions import RedisError
 
 from dbank.branch import BranchConfig
 from dbank.ledger import Op
 from dbank.server import BranchServer, settle_heap
 from dbank.server._branch_server import REPLICATION_SERVICE
+from dbank.store import RedisAddress, StoreUnusable, UnsafeSettings, parse_redis_url
+from dbank.store._redis_client import connect
+from dbank.store._redis_safety import durability_problems
 
 __all__ = [
     "ForkedBranches",
     "InProcessBranches",
     "RunError",
     "bank_configs",
+    "claim_database",
     "wait_connected",
 ]
 
@@ -55,6 +72,8 @@ STOP_GRACE = 1.0
 """Seconds a stopping branch lets requests in flight finish; by then the run is over."""
 STOP_DEADLINE = 10.0
 """Seconds the branch processes get to stop after SIGTERM before they are killed."""
+RUN_KEY = "dbank:run"
+"""Says which run a Redis database belongs to; outside every branch's keys."""
 
 _STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 _PR_SET_PDEATHSIG = 1
@@ -76,13 +95,18 @@ class RunError(Exception):
 
 def bank_configs(
     branch_ids: Iterable[int],
-    data_dir: Path,
+    data_dir: Path | None,
     genesis: Op | None = None,
     trace_dir: Path | None = None,
+    *,
+    redis: RedisAddress | None = None,
+    unsafe_redis: bool = False,
 ) -> list[BranchConfig]:
     """One configuration per branch: a free loopback port each, the store in ``data_dir``
-    (``branch-ID.sqlite3``), every other branch as a peer, the bank's genesis op, and where
-    to record the branch's Lamport trace, if anywhere."""
+    (``branch-ID.sqlite3``) or in ``redis`` (each branch under its own keys; then
+    ``unsafe_redis`` says whether its settings may lose writes), every other branch as a
+    peer, the bank's genesis op, and where to record the branch's Lamport trace, if
+    anywhere."""
     ids = sorted(branch_ids)
     addresses = {i: f"{HOST}:{port}" for i, port in zip(ids, free_ports(len(ids)), strict=True)}
     return [
@@ -91,11 +115,79 @@ def bank_configs(
             listen=addresses[i],
             data_dir=data_dir,
             peers={j: address for j, address in addresses.items() if j != i},
+            store=redis,
+            unsafe_redis=unsafe_redis,
             genesis=genesis,
             trace_dir=trace_dir,
         )
         for i in ids
     ]
+
+
+def _store_problem(exc: BaseException) -> str | None:
+    """What is wrong with a branch's store, if ``exc`` says its store cannot be used as
+    configured: a mistake in the setup (``dbank run`` exits with status 2), not a failure.
+    """
+    if isinstance(exc, UnsafeSettings):
+        return f"{exc.message}; --unsafe-redis runs it anyway"
+    if isinstance(exc, StoreUnusable):
+        return exc.message
+    return None
+
+
+def claim_database(url: str, *, unsafe: bool = False) -> RedisAddress:
+    """Make the empty Redis database at ``url`` (``redis://HOST:PORT/DB``) this run's, and
+    return its address. Runs an event loop of its own and leaves no thread behind, so the
+    runner may fork its branches afterwards.
+
+    Raises:
+        RunError: (``exit_status`` 2) ``url`` is malformed, Redis cannot be reached, its
+            settings can lose acknowledged writes (unless ``unsafe``), or the database
+            holds another run's state or any other key.
+    """
+    try:
+        address = parse_redis_url(url)
+    except ValueError as exc:
+        raise RunError(str(exc), exit_status=2) from None
+    asyncio.run(_claim(address, unsafe))
+    return address
+
+
+async def _claim(address: RedisAddress, unsafe: bool) -> None:
+    client = connect(address)
+    flush = f"redis-cli -h {address.host} -p {address.port} -n {address.db} FLUSHDB"
+    emptied = f"give an empty database, or empty this one ({flush})"
+    try:
+        problems = await durability_problems(client)
+        if problems and not unsafe:
+            raise RunError(
+                f"the Redis at {address} can lose acknowledged writes: {'; '.join(problems)}."
+                " A branch that loses ops it has acknowledged endangers the whole bank;"
+                " --unsafe-redis runs it anyway",
+                exit_status=2,
+            )
+        if not await client.set(RUN_KEY, _this_run(), nx=True):
+            earlier = await client.get(RUN_KEY)
+            holder = earlier.decode() if isinstance(earlier, bytes) else "another dbank run"
+            raise RunError(f"{address} holds the state of {holder}; {emptied}", exit_status=2)
+        others = int(await client.dbsize()) - 1
+        if others:
+            await client.delete(RUN_KEY)
+            keys = "1 key" if others == 1 else f"{others} keys"
+            raise RunError(
+                f"{address} is not empty ({keys}): a run keeps its branches' state in a"
+                f" database of its own; {emptied}",
+                exit_status=2,
+            )
+    except (RedisError, OSError) as exc:
+        raise RunError(f"cannot use {address}: {exc}", exit_status=2) from None
+    finally:
+        await client.aclose()
+
+
+def _this_run() -> str:
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return f"a dbank run started {started} by pid {os.getpid()} on {socket.gethostname()}"
 
 
 def free_ports(count: int) -> list[int]:
@@ -164,6 +256,9 @@ class InProcessBranches:
                 self._servers.append(result)
         for config, result in zip(self.configs, started, strict=True):
             if isinstance(result, BaseException):
+                problem = _store_problem(result)
+                if problem is not None:
+                    raise RunError(_unusable(config.branch_id, problem), exit_status=2)
                 raise RunError(f"branch {config.branch_id} failed to start: {result}")
 
     async def stop(self, *, graceful: bool = True) -> None:
@@ -191,10 +286,11 @@ class _Child:
     ready: asyncio.Event | None = None
     exited: asyncio.Event | None = None
 
-    def error(self) -> str | None:
-        """What the child said went wrong, if it said so."""
-        errors = (line.removeprefix("error: ") for line in self.lines if line.startswith("error: "))
-        return next(errors, None)
+    def said(self, prefix: str) -> str | None:
+        """The rest of the first line the child said that starts with ``prefix``: what
+        went wrong (``error: ``), or what is wrong with its store (``unusable: ``)."""
+        said = (line.removeprefix(prefix) for line in self.lines if line.startswith(prefix))
+        return next(said, None)
 
     def how_it_ended(self) -> str:
         if self.exit_status is None:
@@ -309,10 +405,17 @@ class ForkedBranches:
         child.exit_status = os.waitstatus_to_exitcode(status)
 
     def _exit_error(self, child: _Child) -> RunError:
-        error = child.error()
+        problem = child.said("unusable: ")
+        if problem is not None:
+            return RunError(_unusable(child.branch_id, problem), exit_status=2)
+        error = child.said("error: ")
         if error is not None:
             return RunError(f"branch {child.branch_id} failed to start: {error}")
         return RunError(f"branch {child.branch_id} {child.how_it_ended()}")
+
+
+def _unusable(branch_id: int, problem: str) -> str:
+    return f"branch {branch_id} cannot use its store: {problem}"
 
 
 def _signal(children: Iterable[_Child], signum: int) -> None:
@@ -360,7 +463,11 @@ def _child(
         asyncio.run(_serve(config, status_fd))
         code = 0
     except BaseException as exc:  # reported to the parent, then this process exits
-        _tell(status_fd, f"error: {exc or type(exc).__name__}")
+        problem = _store_problem(exc)
+        if problem is not None:
+            _tell(status_fd, f"unusable: {problem}")
+        else:
+            _tell(status_fd, f"error: {exc or type(exc).__name__}")
     finally:
         sys.stderr.flush()
         os._exit(code)

@@ -1,9 +1,10 @@
 """``dbank run``: a scenario played by real branches through the client library.
 
 One branch per branch id of the scenario (``_launch``: forked processes by default, or all
-in this process's event loop), each on a free loopback port with its own SQLite store, in
-a temporary directory or in ``data_dir``. Once every branch's replication streams to all
-of its peers are up:
+in this process's event loop), each on a free loopback port with its own store: a SQLite
+file in a temporary directory or in ``data_dir``, or its keys in a Redis database that the
+run claims for itself (``_launch.claim_database``). Once every branch's replication
+streams to all of its peers are up:
 
 1. The shared account exists from the start: it is the bank's genesis op (DESIGN §2),
    made from the file before any branch starts and applied by every branch first, which
@@ -38,6 +39,7 @@ from dbank.scenario._launch import (
     InProcessBranches,
     RunError,
     bank_configs,
+    claim_database,
     wait_connected,
 )
 from dbank.scenario._results import EventResult
@@ -74,6 +76,8 @@ def run_scenario(
     in_process: bool = False,
     echo: Echo | None = None,
     trace_dir: Path | None = None,
+    redis: str | None = None,
+    unsafe_redis: bool = False,
 ) -> list[EventResult]:
     """Run ``scenario`` on real branches and return one result per event, in order.
 
@@ -81,6 +85,11 @@ def run_scenario(
         scenario: the scenario to play (any variant; the results do not depend on it).
         data_dir: where to keep the branches' SQLite files (``branch-ID.sqlite3``); it
             must be new or empty, and is kept. Default: a temporary directory, removed.
+        redis: keep the branches' state in the Redis database at this URL instead
+            (``redis://HOST:PORT/DB``; not with ``data_dir``): it must be empty, and the
+            run's state is kept there.
+        unsafe_redis: let the branches use that Redis even if its settings can lose
+            acknowledged writes.
         in_process: host every branch in this process's event loop instead of one forked
             process per branch. The results are the same.
         echo: called with a line of progress at each step, for people.
@@ -93,7 +102,9 @@ def run_scenario(
 
     Raises:
         RunError: a branch failed to start, exited, or did not connect in time; or the
-            runner got SIGTERM (``exit_status`` 143).
+            runner got SIGTERM (``exit_status`` 143); with ``exit_status`` 2, ``data_dir``
+            or ``redis`` cannot be used (not empty, unreachable, settings that can lose
+            writes).
         DbankError: the bank refused or failed a request the run needed.
         KeyboardInterrupt: SIGINT, once every branch is stopped.
     """
@@ -105,9 +116,26 @@ def run_scenario(
         balance=scenario.opening_balance,
         branch_ids=scenario.branches,
     )
-    with _bank_directory(data_dir, len(scenario.branches)) as directory:
-        configs = bank_configs(scenario.branches, directory, genesis, trace_dir)
-        keep = data_dir is not None
+    if redis is not None and data_dir is not None:
+        raise RunError("give a data directory or a Redis store, not both", exit_status=2)
+    address = None if redis is None else claim_database(redis, unsafe=unsafe_redis)
+    if address is not None:
+        say(f"the branches keep their state in {address}, claimed for this run")
+    stores = (
+        _bank_directory(data_dir, len(scenario.branches))
+        if address is None
+        else contextlib.nullcontext()
+    )
+    with stores as directory:
+        configs = bank_configs(
+            scenario.branches,
+            directory,
+            genesis,
+            trace_dir,
+            redis=address,
+            unsafe_redis=unsafe_redis,
+        )
+        keep = data_dir is not None or address is not None
         if in_process:
             return asyncio.run(_run(InProcessBranches(configs), scenario, say, keep))
         branches = ForkedBranches.fork(configs)

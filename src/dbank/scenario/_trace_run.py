@@ -51,6 +51,8 @@ def trace_scenario(
     data_dir: Path | None = None,
     in_process: bool = False,
     echo: Echo | None = None,
+    redis: str | None = None,
+    unsafe_redis: bool = False,
 ) -> tuple[list[EventResult], list[TraceEvent]]:
     """``run_scenario``, recording every process's events into ``trace_dir`` (checked with
     ``check_trace_dir`` first; kept) or a temporary directory (removed).
@@ -66,7 +68,13 @@ def trace_scenario(
     """
     with _directory(trace_dir) as directory:
         results = run_scenario(
-            scenario, data_dir=data_dir, in_process=in_process, echo=echo, trace_dir=directory
+            scenario,
+            data_dir=data_dir,
+            in_process=in_process,
+            echo=echo,
+            trace_dir=directory,
+            redis=redis,
+            unsafe_redis=unsafe_redis,
         )
         try:
             return results, read_trace(directory, scenario.branches)

@@ -56,7 +56,8 @@ class BankServicer(bank_pb2_grpc.BankServicer):
         self, request: pb.DepositRequest, context: grpc.aio.ServicerContext
     ) -> pb.DepositResponse:
         result = await self._branch.deposit(
-            convert.deposit_command(request), convert.write_context(request, context)
+            convert.deposit_command(request),
+            convert.write_context(request, context, request_branch=request.request_branch),
         )
         return convert.deposit_response(result)
 
@@ -64,7 +65,8 @@ class BankServicer(bank_pb2_grpc.BankServicer):
         self, request: pb.WithdrawRequest, context: grpc.aio.ServicerContext
     ) -> pb.WithdrawResponse:
         result = await self._branch.withdraw(
-            convert.withdraw_command(request), convert.write_context(request, context)
+            convert.withdraw_command(request),
+            convert.write_context(request, context, request_branch=request.request_branch),
         )
         return convert.withdraw_response(result)
 
@@ -72,7 +74,8 @@ class BankServicer(bank_pb2_grpc.BankServicer):
         self, request: pb.TransferRequest, context: grpc.aio.ServicerContext
     ) -> pb.TransferResponse:
         result = await self._branch.transfer(
-            convert.transfer_command(request), convert.write_context(request, context)
+            convert.transfer_command(request),
+            convert.write_context(request, context, request_branch=request.request_branch),
         )
         return convert.transfer_response(result)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import signal
 from collections.abc import Callable
 
@@ -77,8 +78,12 @@ class BranchServer:
         branch = await Branch.open(config, store)
         health_servicer = health.aio.HealthServicer()
         replicator = Replicator(
-            branch, on_links_changed=lambda: _report_links(health_servicer, replicator), trace=trace
+            branch,
+            on_links_changed=lambda: _report_links(health_servicer, replicator),
+            trace=trace,
+            shared_store=store is not None,
         )
+        standby = store is not None and bool(config.peers) and store.lease.token is None
         try:
             server = grpc.aio.server(interceptors=_interceptors(trace))
             bank_pb2_grpc.add_BankServicer_to_server(BankServicer(branch), server)
@@ -91,7 +96,10 @@ class BranchServer:
             )
             port = _bind(server, config.listen)
             await server.start()
-            await replicator.start()
+            if standby:
+                replicator.attach()
+            else:
+                await replicator.start()
         except BaseException:
             await replicator.close()
             await branch.close()
@@ -102,20 +110,39 @@ class BranchServer:
         host = config.listen.rsplit(":", 1)[0]
         address = f"{host}:{port}"
         made = cls(branch, replicator, replication, server, health_servicer, address, trace)
-        if isinstance(store, RedisStore) and store.lease.token is not None:
-            made._keep_lease(store.lease)
+        if store is not None and config.peers:
+            if standby:
+                log.warning(
+                    "branch %d: another process holds the replication lease; serving without"
+                    " links to the other branches until this process takes it over",
+                    config.branch_id,
+                )
+            made._hold_lease(store.lease)
         return made
 
-    def _keep_lease(self, lease: RedisLease) -> None:
-        """Renew the replication lease; if it is lost, say so and have the process stop
-        (its commits are fenced from then on, DESIGN section 7)."""
+    def _hold_lease(self, lease: RedisLease) -> None:
+        """Hold the replication lease: take it once it is free (until then the process
+        serves without links, ``replicator.attach``), start the links, and renew it. If it
+        is lost, say so and have the process stop: its commits are fenced from then on
+        (DESIGN section 7)."""
+        me = self.branch.branch_id
 
-        async def keep() -> None:
-            await lease.keep()
-            log.critical("branch %d lost its replication lease; stopping", self.branch.branch_id)
+        async def hold() -> None:
+            try:
+                if lease.token is None:
+                    await _take_when_free(lease)
+                    # The links start from this replica's vector: first take in everything
+                    # the last holder and the other processes committed.
+                    await self.branch.writer.refresh()
+                    await self.replicator.start()
+                    log.warning("branch %d: this process took over the replication lease", me)
+                await lease.keep()
+                log.critical("branch %d lost its replication lease; stopping", me)
+            except Exception:
+                log.exception("branch %d: holding the replication lease failed; stopping", me)
             self.lease_lost.set()
 
-        self._lease_keeper = asyncio.create_task(keep(), name="replication-lease")
+        self._lease_keeper = asyncio.create_task(hold(), name="replication-lease")
 
     async def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Stop taking requests, let those in flight finish, close the links and the
@@ -140,12 +167,13 @@ def _interceptors(trace: BranchTrace | None) -> list[grpc.aio.ServerInterceptor]
 
 async def _open_store(config: BranchConfig) -> RedisStore | None:
     """The branch's Redis store, if it has one (else the branch opens its SQLite file
-    itself), holding the replication lease if the bank has other branches. A bank of one
-    branch replicates nothing: several processes may serve it from one Redis at once.
+    itself). If the bank has other branches, the store holds the replication lease when it
+    is free (``lease.token`` set): several processes may serve one branch from one Redis,
+    and the holder alone runs the links. A bank of one branch needs no lease.
 
     Raises:
         StoreUnusable: Redis cannot be reached, can lose writes (unless
-            ``config.unsafe_redis``), or another process serves the branch from it.
+            ``config.unsafe_redis``), or holds another branch's data under these keys.
     """
     if config.store is None:
         return None
@@ -154,11 +182,23 @@ async def _open_store(config: BranchConfig) -> RedisStore | None:
     )
     try:
         if config.peers:
-            await store.lease.take()
+            await store.lease.acquire()
     except BaseException:
         await store.close()
         raise
     return store
+
+
+async def _take_when_free(lease: RedisLease) -> None:
+    """Wait until this process holds the lease: a holder that dies stops renewing it and
+    it runs out. While Redis cannot be reached, try again a lease's lifetime later."""
+    while True:
+        try:
+            await lease.take(within=math.inf)
+            return
+        except Unavailable as exc:
+            log.warning("cannot take the replication lease: %s", exc)
+            await asyncio.sleep(lease.ttl_ms / 1000)
 
 
 def _report_links(health_servicer: health.aio.HealthServicer, replicator: Replicator) -> None:

@@ -88,11 +88,15 @@ def read_context(request: _SessionRequest, context: grpc.aio.ServicerContext) ->
     return RequestContext(session=vector_from_wire(request.session), budget=_budget(context))
 
 
-def write_context(request: _WriteRequest, context: grpc.aio.ServicerContext) -> RequestContext:
+def write_context(
+    request: _WriteRequest, context: grpc.aio.ServicerContext, *, request_branch: int = 0
+) -> RequestContext:
+    """``request_branch``: the request's field of that name, for the writes that have it."""
     return RequestContext(
         session=vector_from_wire(request.session),
         wait_all=request.write_concern != pb.WRITE_CONCERN_LOCAL,
         budget=_budget(context),
+        request_branch=request_branch,
     )
 
 
@@ -137,6 +141,7 @@ def _balance_change(result: WriteResult) -> dict[str, Any]:
         "op_id": op_id_to_wire(result.op_id),
         "session": vector_to_wire(result.session),
         "unconfirmed_branches": result.unconfirmed,
+        "answered_by": result.answered_by,
     }
 
 
@@ -151,6 +156,7 @@ def transfer_response(result: WriteResult) -> pb.TransferResponse:
         op_id=op_id_to_wire(result.op_id),
         session=vector_to_wire(result.session),
         unconfirmed_branches=result.unconfirmed,
+        answered_by=result.answered_by,
     )
 
 

@@ -20,8 +20,9 @@ class Commit:
     Attributes:
         ops: the ops applied in the batch, in apply order.
         delta: the new values of every state entry the ops changed: accounts, escrow
-            rights, the version vector, and each account's last interest posting
-            (``StateDelta.postings``); ``load`` returns all of them.
+            rights, the version vector, each account's last interest posting
+            (``StateDelta.postings``) and each branch's net credit to each account
+            (``StateDelta.credits``, which may be negative); ``load`` returns all of them.
         outcomes: the first definite outcome of each request decided in the batch.
         learned: the outcomes of other branches' ops applied in the batch, stored unless
             the key has one already, so that a retry sent here is recognised.

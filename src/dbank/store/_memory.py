@@ -24,6 +24,7 @@ class MemoryStore:
             dict(self._state.rights),
             dict(self._state.applied),
             postings=dict(self._state.postings),
+            credits=dict(self._state.credits),
         )
         return Snapshot(state, self._last_hlc)
 
@@ -49,6 +50,7 @@ class MemoryStore:
         self._state.rights.update(commit.delta.rights)
         self._state.applied.update(commit.delta.applied)
         self._state.postings.update(commit.delta.postings)
+        self._state.credits.update(commit.delta.credits)
         self._outcomes.update(commit.outcomes)
         for key, outcome in commit.learned:
             self._outcomes.setdefault(key, outcome)

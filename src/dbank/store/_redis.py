@@ -34,6 +34,7 @@ from dbank.ledger import (
     Unavailable,
     VersionVector,
     history_accounts,
+    net_credits,
 )
 from dbank.ledger.codec import decode_op, decode_outcome, encode_op, encode_outcome
 from dbank.ledger.history import position
@@ -42,11 +43,12 @@ from dbank.store._errors import StoreUnusable, UnsafeSettings
 from dbank.store._redis_client import Scripts, as_bytes, connect, translated
 from dbank.store._redis_keys import (
     SCHEMA_VERSION,
+    UPGRADABLE_SCHEMAS,
     RedisKeys,
+    branch_field,
     history_member,
     outcome_field,
-    rights_field,
-    split_rights_field,
+    split_branch_field,
 )
 from dbank.store._redis_lease import RedisLease
 from dbank.store._redis_safety import durability_problems
@@ -73,6 +75,9 @@ class RedisStore:
         cls, address: RedisAddress | str, *, branch_id: int, unsafe: bool = False
     ) -> RedisStore:
         """Connect to the Redis at ``address`` and claim branch ``branch_id``'s keys.
+
+        Keys of an older schema are upgraded (``UPGRADABLE_SCHEMAS``) in one script; no
+        process of an older version may be serving the branch meanwhile.
 
         Raises:
             StoreUnusable: Redis cannot be reached, or its keys hold another schema.
@@ -104,11 +109,36 @@ class RedisStore:
                 " A branch that loses ops it has acknowledged endangers the whole bank"
             )
         branch, schema = (value.decode() for value in claimed)
+        if branch == str(self._branch_id) and schema in UPGRADABLE_SCHEMAS:
+            try:
+                schema = await self._upgrade(schema)
+            except Unavailable as exc:
+                raise StoreUnusable(exc.message) from exc
         if branch != str(self._branch_id) or schema != SCHEMA_VERSION:
             raise StoreUnusable(
                 f"{address} key prefix {self._keys.prefix!r} holds branch {branch}'s data"
                 f" in schema {schema}, not branch {self._branch_id}'s in {SCHEMA_VERSION}"
             )
+
+    async def _upgrade(self, schema: str) -> str:
+        """Store the net credits that keys of ``schema`` lack, derived from the branch's
+        ops; return the schema the keys are in afterwards."""
+        keys = self._keys
+        with translated(f"upgrade keys of schema {schema}"):
+            applied = await self._client.hgetall(keys.applied)
+            async with self._client.pipeline(transaction=True) as pipe:
+                for origin, seq in applied.items():
+                    pipe.lrange(keys.ops(int(origin)), 0, int(seq) - 1)
+                runs = await pipe.execute()
+            ops = [decode_op(as_bytes(data)) for run in runs for data in run]
+            credits = net_credits(ops).items()
+            args = [
+                schema,
+                SCHEMA_VERSION,
+                *(p for (a, b), n in credits for p in (branch_field(a, b), n)),
+            ]
+            upgraded = await self._scripts.upgrade(keys=[keys.meta, keys.credits], args=args)
+        return as_bytes(upgraded).decode()
 
     # Reads ---------------------------------------------------------------------------
 
@@ -120,13 +150,15 @@ class RedisStore:
                 pipe.hgetall(keys.rights)
                 pipe.hgetall(keys.applied)
                 pipe.hgetall(keys.postings)
+                pipe.hgetall(keys.credits)
                 pipe.hget(keys.meta, "last_hlc")
-                accounts, rights, applied, postings, last_hlc = await pipe.execute()
+                accounts, rights, applied, postings, credits, last_hlc = await pipe.execute()
         state = LedgerState(
             {k.decode(): _decode_account(k.decode(), v) for k, v in accounts.items()},
-            {split_rights_field(k.decode()): int(v) for k, v in rights.items()},
+            _decode_by_branch(rights),
             {int(k): int(v) for k, v in applied.items()},
             postings={k.decode(): _decode_posting(v) for k, v in postings.items()},
+            credits=_decode_by_branch(credits),
         )
         self._vector = dict(state.applied)
         return Snapshot(state, int(last_hlc or 0))
@@ -211,6 +243,7 @@ class RedisStore:
             keys.outcomes,
             keys.fence,
             keys.postings,
+            keys.credits,
         ]
         token = self.lease.token
         last_hlc = max((op.hlc for op in commit.ops), default=0)
@@ -225,9 +258,10 @@ class RedisStore:
         args.append(len(delta.accounts))
         for account_id, record in delta.accounts.items():
             args += [account_id, _encode_account(record)]
-        args.append(len(delta.rights))
-        for (account_id, branch), amount in delta.rights.items():
-            args += [rights_field(account_id, branch), amount]
+        for by_branch in (delta.rights, delta.credits):
+            args.append(len(by_branch))
+            for (account_id, branch), amount in by_branch.items():
+                args += [branch_field(account_id, branch), amount]
         args.append(len(delta.applied))
         for origin, seq in delta.applied.items():
             args += [origin, seq]
@@ -262,6 +296,10 @@ def _decode_posting(data: bytes) -> InterestPosting:
     through, origin, seq, amount, rate, day_balance = json.loads(data)
     day = dt.date.fromisoformat(through)
     return InterestPosting(day, OpId(origin, seq), amount, rate, day_balance)
+
+
+def _decode_by_branch(fields: dict[bytes, bytes]) -> dict[tuple[str, int], int]:
+    return {split_branch_field(k.decode()): int(v) for k, v in fields.items()}
 
 
 def _decode_account(account_id: str, data: bytes) -> AccountRecord:

@@ -36,6 +36,7 @@ _SCRIPT_TEXTS = {
         "lease_acquire",
         "lease_release",
         "lease_renew",
+        "upgrade",
     )
 }
 """Read once per process; each client registers them (EVALSHA, loaded on first use)."""
@@ -49,6 +50,7 @@ class Scripts:
     lease_acquire: AsyncScript
     lease_release: AsyncScript
     lease_renew: AsyncScript
+    upgrade: AsyncScript
 
     @classmethod
     def register(cls, client: redis.asyncio.Redis) -> Scripts:

@@ -9,6 +9,8 @@ key                    type    holds
 ``meta``               hash    ``branch_id``, ``schema``, ``last_hlc`` (largest op HLC)
 ``accounts``           hash    account id -> ``[type, currency, owner, owner branch, hlc]``
 ``rights``             hash    ``"ACCOUNT BRANCH"`` -> escrow share (decimal string)
+``credits``            hash    ``"ACCOUNT BRANCH"`` -> net credit (decimal string, may be
+                               negative; schema 2 on)
 ``applied``            hash    origin -> seq (the version vector)
 ``outcomes``           hash    ``scope NUL request id`` -> encoded outcome
 ``postings``           hash    account id -> its last interest posting
@@ -26,7 +28,9 @@ from dataclasses import dataclass
 
 from dbank.ledger import IdempotencyKey
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+UPGRADABLE_SCHEMAS = ("1",)
+"""Schemas whose keys ``RedisStore.open`` brings to ``SCHEMA_VERSION``: 1 lacks ``credits``."""
 _POSITION_WIDTH = 20  # digits of 2^63 - 1 and 2^64: every hlc, origin and seq fits
 
 
@@ -51,6 +55,10 @@ class RedisKeys:
     @property
     def rights(self) -> str:
         return self.prefix + "rights"
+
+    @property
+    def credits(self) -> str:
+        return self.prefix + "credits"
 
     @property
     def applied(self) -> str:
@@ -79,12 +87,13 @@ class RedisKeys:
         return f"{self.prefix}history:{account_id}"
 
 
-def rights_field(account_id: str, branch: int) -> str:
+def branch_field(account_id: str, branch: int) -> str:
+    """The field of an account and a branch in ``rights`` and ``credits``."""
     # Account ids never contain a space (``[A-Za-z0-9_.:-]``).
     return f"{account_id} {branch}"
 
 
-def split_rights_field(field: str) -> tuple[str, int]:
+def split_branch_field(field: str) -> tuple[str, int]:
     account_id, branch = field.rsplit(" ", 1)
     return account_id, int(branch)
 

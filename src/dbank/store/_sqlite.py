@@ -8,7 +8,8 @@ returned ``commit`` survives power loss. The writer batches many requests into o
 
 Schema version 2 adds ``history`` (one row per op and account whose history holds it, the
 index behind ``read_account_ops``) and ``postings`` (each account's last interest
-posting). A version-1 file is upgraded when it is opened, in one transaction.
+posting); version 3 adds ``credits`` (each branch's net credit to each account). An older
+file is upgraded when it is opened, in one transaction, from the ops it holds.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -34,13 +35,14 @@ from dbank.ledger import (
     Unavailable,
     VersionVector,
     history_accounts,
+    net_credits,
 )
 from dbank.ledger.codec import decode_op, decode_outcome, encode_op, encode_outcome
 from dbank.store._base import Commit, Decide, Snapshot
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _KEYS_PER_QUERY = 400  # two parameters each, well under SQLite's limit
 
 _SCHEMA = """
@@ -94,6 +96,14 @@ CREATE TABLE IF NOT EXISTS postings (
     amount INTEGER NOT NULL CHECK (amount >= 0),
     rate TEXT NOT NULL,
     day_balance INTEGER NOT NULL
+) WITHOUT ROWID;
+-- No CHECK on the sign: a branch that spends escrow granted to it takes out more than
+-- its own ops put in.
+CREATE TABLE IF NOT EXISTS credits (
+    account_id TEXT NOT NULL,
+    branch INTEGER NOT NULL,
+    amount INTEGER NOT NULL,
+    PRIMARY KEY (account_id, branch)
 ) WITHOUT ROWID;
 """
 # A position before every op: HLCs, origins and seqs are never negative.
@@ -163,8 +173,15 @@ class SqliteStore:
                     " FROM postings"
                 )
             }
+            credits = {
+                (a, b): amount
+                for a, b, amount in self._db.execute(
+                    "SELECT account_id, branch, amount FROM credits"
+                )
+            }
             (last_hlc,) = self._db.execute("SELECT coalesce(max(hlc), 0) FROM ops").fetchone()
-        return Snapshot(LedgerState(accounts, rights, applied, postings=postings), last_hlc)
+        state = LedgerState(accounts, rights, applied, postings=postings, credits=credits)
+        return Snapshot(state, last_hlc)
 
     async def get_outcomes(self, keys: Sequence[IdempotencyKey]) -> dict[IdempotencyKey, Outcome]:
         return await self._run(lambda: self._get_outcomes(keys))
@@ -237,6 +254,7 @@ class SqliteStore:
             [(a, b, amount) for (a, b), amount in commit.delta.rights.items()],
             then=" ON CONFLICT (account_id, branch) DO UPDATE SET amount = excluded.amount",
         )
+        _insert_credits(db, commit.delta.credits)
         _insert(
             db,
             "INSERT INTO applied (origin, seq)",
@@ -375,15 +393,28 @@ def _index_history(db: sqlite3.Connection, ops: Sequence[Op]) -> None:
     )
 
 
+def _insert_credits(db: sqlite3.Connection, credits: Mapping[tuple[str, int], int]) -> None:
+    _insert(
+        db,
+        "INSERT INTO credits (account_id, branch, amount)",
+        [(a, b, amount) for (a, b), amount in credits.items()],
+        then=" ON CONFLICT (account_id, branch) DO UPDATE SET amount = excluded.amount",
+    )
+
+
 def _upgrade(db: sqlite3.Connection, version: str) -> str:
     """Bring a file of an older schema to ``SCHEMA_VERSION`` in one transaction (the new
-    tables exist already: the schema script creates what is missing)."""
-    if version != "1":
+    tables exist already: the schema script creates what is missing), deriving what the
+    older versions did not keep from the ops: version 1 lacks the history index, versions
+    1 and 2 the net credits."""
+    if version not in ("1", "2"):
         return version
     db.execute("BEGIN IMMEDIATE")
     try:
         ops = [decode_op(row[0]) for row in db.execute("SELECT data FROM ops")]
-        _index_history(db, ops)
+        if version == "1":
+            _index_history(db, ops)
+        _insert_credits(db, net_credits(ops))
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
     except BaseException:
         db.execute("ROLLBACK")

@@ -3,7 +3,7 @@ comparable snapshots of a state, and check the escrow invariants."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dbank.ledger import AccountType, LedgerState, Op, OpBody, OpenAccount, OpId
@@ -54,20 +54,30 @@ def snapshot(state: LedgerState) -> tuple[Any, ...]:
         dict(state.applied),
         {a: state.balance(a) for a in sorted(names)},
         dict(state.postings),
+        {key: value for key, value in state.credits.items() if value},
     )
 
 
-def check_invariants(state: LedgerState) -> None:
-    """Every share and balance is within [0, 2^63 - 1] and every balance is its shares' sum."""
+def check_invariants(state: LedgerState, limits: Mapping[int, int] | None = None) -> None:
+    """Every share and balance is within [0, 2^63 - 1], and every balance is the sum of its
+    shares and the sum of its branches' net credits; with ``limits``, every branch's net
+    credit is within its credit limit."""
     sums: dict[str, int] = {}
     for (account_id, branch), value in state.rights.items():
         assert 0 <= value <= MAX_AMOUNT, (account_id, branch, value)
         assert account_id in state.accounts, account_id
         sums[account_id] = sums.get(account_id, 0) + value
+    credited: dict[str, int] = {}
+    for (account_id, branch), value in state.credits.items():
+        assert account_id in state.accounts, account_id
+        if limits is not None:
+            assert value <= limits[branch], (account_id, branch, value)
+        credited[account_id] = credited.get(account_id, 0) + value
     for account_id in state.accounts:
         balance = state.balance(account_id)
         assert 0 <= balance <= MAX_AMOUNT, (account_id, balance)
         assert balance == sums.get(account_id, 0), (account_id, balance, sums)
+        assert balance == credited.get(account_id, 0), (account_id, balance, credited)
 
 
 def totals_by_currency(state: LedgerState) -> dict[str, int]:

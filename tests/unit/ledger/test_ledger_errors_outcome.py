@@ -17,6 +17,7 @@ from dbank.ledger import (
     InvalidArgument,
     OpId,
     Outcome,
+    RequestBranchUnreachable,
     RequestInProgress,
     SessionNotCovered,
     Unavailable,
@@ -41,6 +42,7 @@ def test_only_retryable_errors_are_transient() -> None:
         BranchesUnreachable,
         SessionNotCovered,
         DayNotClosed,
+        RequestBranchUnreachable,
         DeadlineExceeded,
     }
     assert EscrowShortfall.transient

@@ -5,14 +5,15 @@
 -- are doubles; amounts reach 2^63 - 1): Python computes every new value, and the script
 -- checks that the state it was computed from is still the stored one.
 --
--- KEYS: 1 meta, 2 accounts, 3 rights, 4 applied, 5 outcomes, 6 fence, 7 postings, then
---   per op its ops list followed by the history set of each account whose history holds it.
+-- KEYS: 1 meta, 2 accounts, 3 rights, 4 applied, 5 outcomes, 6 fence, 7 postings,
+--   8 credits, then per op its ops list followed by the history set of each account whose
+--   history holds it.
 -- ARGV: fencing token ("" when this process holds no lease), largest HLC of the ops, then
 --   sections, each a count followed by its items:
 --   base vector (origin, seq): the vector the commit was computed from; must equal applied
 --   ops (seq, data, number of accounts, history member)
---   new accounts (id, data); rights (field, amount); applied (origin, seq);
---   interest postings (account id, data)
+--   new accounts (id, data); rights (field, amount); net credits (field, amount);
+--   applied (origin, seq); interest postings (account id, data)
 --   outcomes (field, data): must not exist yet; learned (field, data): kept if one exists
 
 local argi = 1
@@ -21,7 +22,7 @@ local function arg()
   argi = argi + 1
   return value
 end
-local keyi = 8
+local keyi = 9
 local function next_key()
   local key = KEYS[keyi]
   keyi = keyi + 1
@@ -84,6 +85,7 @@ local function pairs_section()
 end
 local accounts = pairs_section()
 local rights = pairs_section()
+local credits = pairs_section()
 local applied = pairs_section()
 local postings = pairs_section()
 local outcomes = pairs_section()
@@ -97,6 +99,11 @@ end
 for _, item in ipairs(rights) do
   if not string.match(item[2], '^%d+$') then
     return redis.error_reply('DBANK_INVALID share ' .. item[1] .. ' = ' .. item[2])
+  end
+end
+for _, item in ipairs(credits) do
+  if not string.match(item[2], '^%-?%d+$') then
+    return redis.error_reply('DBANK_INVALID net credit ' .. item[1] .. ' = ' .. item[2])
   end
 end
 for _, item in ipairs(outcomes) do
@@ -118,6 +125,9 @@ for _, item in ipairs(accounts) do
 end
 for _, item in ipairs(rights) do
   redis.call('HSET', KEYS[3], item[1], item[2])
+end
+for _, item in ipairs(credits) do
+  redis.call('HSET', KEYS[8], item[1], item[2])
 end
 for _, item in ipairs(applied) do
   redis.call('HSET', KEYS[4], item[1], item[2])
