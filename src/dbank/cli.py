@@ -531,6 +531,19 @@ _currency_option = click.option(
 _request_id_option = click.option(
     "--request-id", help="Idempotency key; repeat it to retry safely (default: a new UUID)."
 )
+_request_branch_option = click.option(
+    "--request-branch",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Retrying at another branch: the branch the --request-id was first sent to. Only"
+    " it may decide the request; this branch forwards the retry there unless it has the op.",
+)
+
+
+def _request_branch(request_id: str | None, request_branch: int | None) -> int:
+    if request_branch is not None and request_id is None:
+        raise click.UsageError("--request-branch names the branch of a --request-id: give both")
+    return request_branch or 0
 
 
 @account.command("open")
@@ -599,6 +612,7 @@ def show(session: _Session, account_ids: tuple[str, ...]) -> None:
 @click.argument("amount")
 @_currency_option
 @_request_id_option
+@_request_branch_option
 @_session_options
 def deposit(
     session: _Session,
@@ -606,9 +620,11 @@ def deposit(
     amount: str,
     currency_code: str | None,
     request_id: str | None,
+    request_branch: int | None,
 ) -> None:
     """Deposit AMOUNT into ACCOUNT_ID."""
-    _change_balance(session, "deposit", account_id, amount, currency_code, request_id)
+    branch = _request_branch(request_id, request_branch)
+    _change_balance(session, "deposit", account_id, amount, currency_code, request_id, branch)
 
 
 @account.command()
@@ -616,6 +632,7 @@ def deposit(
 @click.argument("amount")
 @_currency_option
 @_request_id_option
+@_request_branch_option
 @_session_options
 def withdraw(
     session: _Session,
@@ -623,9 +640,11 @@ def withdraw(
     amount: str,
     currency_code: str | None,
     request_id: str | None,
+    request_branch: int | None,
 ) -> None:
     """Withdraw AMOUNT from ACCOUNT_ID; refused if the balance does not cover it."""
-    _change_balance(session, "withdraw", account_id, amount, currency_code, request_id)
+    branch = _request_branch(request_id, request_branch)
+    _change_balance(session, "withdraw", account_id, amount, currency_code, request_id, branch)
 
 
 def _change_balance(
@@ -635,6 +654,7 @@ def _change_balance(
     amount: str,
     currency_code: str | None,
     request_id: str | None,
+    request_branch: int,
 ) -> None:
     """A deposit or a withdrawal: read AMOUNT in the account's currency, send, report."""
     given = _parse_currency(currency_code)
@@ -645,7 +665,11 @@ def _change_balance(
             minor = _parse_amount(amount, cur)
             send = bank.deposit if kind == "deposit" else bank.withdraw
             done = await send(
-                account_id=account_id, amount=minor, currency=cur.code, request_id=request_id
+                account_id=account_id,
+                amount=minor,
+                currency=cur.code,
+                request_id=request_id,
+                request_branch=request_branch,
             )
             return cur, minor, done
 
@@ -662,6 +686,7 @@ def _change_balance(
             "balance": money_json(done.balance, cur),
             "op_id": str(done.op_id),
             "request_id": done.request_id,
+            "answered_by": done.answered_by,
         },
     )
 
@@ -672,6 +697,7 @@ def _change_balance(
 @click.argument("amount")
 @_currency_option
 @_request_id_option
+@_request_branch_option
 @_session_options
 def transfer(
     session: _Session,
@@ -680,9 +706,11 @@ def transfer(
     amount: str,
     currency_code: str | None,
     request_id: str | None,
+    request_branch: int | None,
 ) -> None:
     """Transfer AMOUNT from FROM_ACCOUNT_ID to TO_ACCOUNT_ID (same currency)."""
     given = _parse_currency(currency_code)
+    branch = _request_branch(request_id, request_branch)
 
     async def go() -> tuple[Currency, int, Any]:
         async with session.client() as bank:
@@ -694,6 +722,7 @@ def transfer(
                 amount=minor,
                 currency=cur.code,
                 request_id=request_id,
+                request_branch=branch,
             )
             return cur, minor, done
 
@@ -710,6 +739,7 @@ def transfer(
             "to_balance": money_json(done.to_balance, cur),
             "op_id": str(done.op_id),
             "request_id": done.request_id,
+            "answered_by": done.answered_by,
         },
     )
 

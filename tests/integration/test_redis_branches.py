@@ -19,7 +19,10 @@ from test_replication import (  # noqa: F401 - collected by pytest in this modul
     clients,
     healthy,
     test_a_deposit_with_write_concern_all_is_at_every_branch_when_it_returns,
+    test_a_partition_keeps_both_sides_working_within_their_escrow,
+    test_a_session_token_gives_read_your_writes_across_branches_on_slow_links,
     test_concurrent_withdrawals_everywhere_never_overdraw,
+    test_opening_one_id_at_every_branch_at_once_gives_one_account,
 )
 
 from dbank.client import BankClient, Session

@@ -1,5 +1,6 @@
 """Faults between real branch processes: SIGKILL under load, cut links, and Jepsen's bank
-workload (a fixed total moved around by concurrent transfers) under both."""
+workload (a fixed total moved around by concurrent transfers) under both. Each test runs on
+a bank of SQLite branches and on a mixed bank (branches 2 and 3 on one real redis-server)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,17 @@ from support.cluster import Cluster, running_cluster
 from dbank.client import BankClient, Session, WriteConcern, new_request_id
 from dbank.ledger import DbankError
 
+REDIS_BRANCHES = (2, 3)
 
-@pytest.fixture
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    with running_cluster(tmp_path_factory.mktemp("faults")) as bank:
+
+@pytest.fixture(params=["sqlite", "mixed"])
+def cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    stores = {}
+    if request.param == "mixed":
+        stores = dict.fromkeys(REDIS_BRANCHES, request.getfixturevalue("redis_url"))
+    with running_cluster(tmp_path_factory.mktemp("faults"), stores=stores) as bank:
         yield bank
 
 

@@ -9,6 +9,9 @@ applied twice.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -115,3 +118,27 @@ async def test_a_request_branch_outside_the_bank_is_invalid(healthy: Cluster, ac
         with pytest.raises(InvalidArgument) as refused:
             await client.withdraw(account_id=account, amount=1, request_id="x", request_branch=9)
     assert refused.value.reason == "UNKNOWN_BRANCH"
+
+
+def _dbank(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dbank", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+async def test_the_cli_retries_at_another_branch_with_the_request_branch(
+    healthy: Cluster, account: str
+) -> None:
+    async with BankClient(healthy.address(1)) as first:
+        done = await first.deposit(account_id=account, amount=250, request_id="cli-1")
+    retried = _dbank(
+        *("account", "deposit", account, "2.50", "--request-id", "cli-1"),
+        *("--request-branch", "1", "--branch", healthy.address(3), "--json"),
+    )
+    assert retried.returncode == 0, retried.stderr
+    shown = json.loads(retried.stdout)
+    assert (shown["op_id"], shown["balance"]["minor_units"]) == (str(done.op_id), 250)
+    alone = _dbank("account", "deposit", account, "1", "--request-branch", "1")
+    assert alone.returncode == 2
+    assert "--request-branch" in alone.stderr
+    assert "Traceback" not in alone.stderr
