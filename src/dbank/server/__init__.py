@@ -1,6 +1,6 @@
 """The gRPC face of a branch: servicers, conversion, error mapping, the server."""
 
 from dbank.server._branch_server import BranchServer, serve_until_signalled
-from dbank.server._heap import settle_heap
+from dbank.server._heap import collect_less_often, settle_heap
 
-__all__ = ["BranchServer", "serve_until_signalled", "settle_heap"]
+__all__ = ["BranchServer", "collect_less_often", "serve_until_signalled", "settle_heap"]

@@ -21,4 +21,11 @@ def settle_heap() -> None:
     """Call once the branch has started: what exists now lives as long as the process."""
     gc.collect()
     gc.freeze()
+    collect_less_often()
+
+
+def collect_less_often() -> None:
+    """The thresholds alone, for a process forked from one that froze its heap before the
+    fork (``gc.freeze()``): collecting there would touch, and so copy, every page the
+    parent's objects share with the child."""
     gc.set_threshold(YOUNG_THRESHOLD, *OLDER_THRESHOLDS)
