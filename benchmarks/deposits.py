@@ -58,7 +58,7 @@ from dbank.client import BankClient
 SCRIPT = Path(__file__).resolve()
 DURABILITY = "SQLite WAL, synchronous=FULL, group commit; every acknowledged deposit fsynced"
 ACCOUNTS = tuple(f"bench-{i}" for i in range(4))
-REPORT_WIDTH = 110
+REPORT_WIDTH = 130
 READY_TIMEOUT = 30.0
 RPC_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -269,13 +269,29 @@ def run_load(
 def run_levels(
     children: Children, server: subprocess.Popen[bytes], target: str, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
-    """One load run per concurrency level; the server must survive every one of them."""
+    """One load run per concurrency level; the server must survive every one of them.
+
+    Each result also gets ``server_cpu_us``: the CPU time the server process (all its
+    threads) used during the run, per request answered. On a machine the load generator
+    shares, it says more than the rate: every microsecond the server spends is one the
+    load generator cannot, so the rate ratio follows the CPU per request."""
     results = []
     for level in args.levels:
-        results.append(run_load(children, target, level, args))
+        before = _cpu_seconds(server.pid)
+        result = run_load(children, target, level, args)
+        answered = sum(result["acked"].values()) + result["errors"]
+        result["server_cpu_us"] = (_cpu_seconds(server.pid) - before) / max(answered, 1) * 1e6
+        results.append(result)
         if server.poll() is not None:
             raise RuntimeError(f"the server at {target} exited ({server.returncode}) under load")
     return results
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # utime and stime are fields 14 and 15 of the line, 12 and 13 after the command name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bench_bare(
@@ -399,7 +415,7 @@ def results_table(
     runs: Sequence[dict[str, Any]],
     *,
     names: tuple[str, str] = ("bare", "dbank"),
-    title: str = "Deposits (rate in deposits/s, latency in ms)",
+    title: str = "Deposits (rate in deposits/s, latency in ms, server CPU in us per request)",
 ) -> Table:
     """One row per concurrency level: two runs side by side (``names``: the baseline's,
     then the measured one's), and the ratio of their rates."""
@@ -407,7 +423,7 @@ def results_table(
     table = Table(title=title)
     headers = ["conc"]
     for name in names:
-        headers += [f"{name}/s", f"{name} p50", f"{name} p99"]
+        headers += [f"{name}/s", f"{name} p50", f"{name} p99", f"{name} cpu"]
     for name in (*headers, f"{measured}/{base}", f"errors {base[0]}/{measured[0]}"):
         table.add_column(name, justify="right", no_wrap=True)
     for b, d in zip(baseline, runs, strict=True):
@@ -416,9 +432,11 @@ def results_table(
             _fmt(b["rate"], 0),
             _fmt(b["p50_ms"], 2),
             _fmt(b["p99_ms"], 2),
+            _fmt(b["server_cpu_us"], 0),
             _fmt(d["rate"], 0),
             _fmt(d["p50_ms"], 2),
             _fmt(d["p99_ms"], 2),
+            _fmt(d["server_cpu_us"], 0),
             f"{d['rate'] / b['rate']:.2f}" if b["rate"] else "-",
             f"{b['errors']}/{d['errors']}",
         )
