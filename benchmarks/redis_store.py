@@ -58,7 +58,7 @@ from support.redis_server import RedisServer
 
 from dbank.store import RedisStore
 
-REPORT_WIDTH = 110
+REPORT_WIDTH = 130
 PROCESSES = 2
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,9 +45,11 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 512
 ORIGINATION_WAIT = 5.0
-CONFLICT_ATTEMPTS = 8
+CONFLICT_ATTEMPTS = 24
 """How many times a batch is decided again when other processes serving the same branch
 keep committing first; then its requests get the conflict (UNAVAILABLE, retryable)."""
+CONFLICT_BACKOFF = 0.002
+"""Seconds; the n-th attempt after a conflict waits up to n times this."""
 
 
 @dataclass(slots=True)
@@ -255,15 +258,22 @@ class Writer:
                 batch.append(item)
             try:
                 await self._process_deciding_again(batch)
+            except StoreConflict as exc:
+                # Contention, not a fault: nothing was written and the state is what this
+                # writer committed last; the requests may be retried.
+                log.warning("other processes kept committing first; %d items refused", len(batch))
+                self._fail(batch, Unavailable(f"the branch is busy: {exc}; retry"))
             except Exception as exc:
                 log.exception("writer batch failed; reloading state from the store")
-                failure = Unavailable(f"the store failed: {exc}")
-                for item in batch:
-                    if isinstance(item, _Pending):
-                        self._settle(item, failure)
-                    elif not item.future.done():
-                        item.future.set_exception(failure)
+                self._fail(batch, Unavailable(f"the store failed: {exc}"))
                 await self._reload()
+
+    def _fail(self, batch: list[_Pending | _Remote], failure: DbankError) -> None:
+        for item in batch:
+            if isinstance(item, _Pending):
+                self._settle(item, failure)
+            elif not item.future.done():
+                item.future.set_exception(failure)
 
     async def _process_deciding_again(self, batch: list[_Pending | _Remote]) -> None:
         """Process the batch; if the store says another process serving this branch
@@ -271,11 +281,14 @@ class Writer:
         committed and decide the whole batch again on that state."""
         if any(isinstance(item, _Remote) and item.refresh for item in batch):
             await self._catch_up()
-        for _ in range(CONFLICT_ATTEMPTS - 1):
+        for attempt in range(1, CONFLICT_ATTEMPTS):
             try:
                 await self._process(batch)
                 return
             except StoreConflict:
+                # Jittered backoff, not a wait for an event: two processes that conflicted
+                # and retried in step would conflict again.
+                await asyncio.sleep(random.uniform(0, CONFLICT_BACKOFF * attempt))
                 await self._catch_up()
         await self._process(batch)
 
