@@ -267,23 +267,29 @@ def run_load(
 
 
 def run_levels(
-    children: Children, server: subprocess.Popen[bytes], target: str, args: argparse.Namespace
+    children: Children,
+    servers: Sequence[subprocess.Popen[bytes]],
+    target: str,
+    args: argparse.Namespace,
 ) -> list[dict[str, Any]]:
-    """One load run per concurrency level; the server must survive every one of them.
+    """One load run per concurrency level against ``target`` (served by the processes
+    ``servers``); every server must survive every run.
 
-    Each result also gets ``server_cpu_us``: the CPU time the server process (all its
-    threads) used during the run, per request answered. On a machine the load generator
-    shares, it says more than the rate: every microsecond the server spends is one the
-    load generator cannot, so the rate ratio follows the CPU per request."""
+    Each result also gets ``server_cpu_us``: the CPU time the servers (all their threads)
+    used during the run, per request answered. On a machine the load generator shares, it
+    says more than the rate: every microsecond the servers spend is one the load generator
+    cannot, so the rate ratio follows the CPU per request."""
     results = []
     for level in args.levels:
-        before = _cpu_seconds(server.pid)
+        before = sum(_cpu_seconds(server.pid) for server in servers)
         result = run_load(children, target, level, args)
+        used = sum(_cpu_seconds(server.pid) for server in servers) - before
         answered = sum(result["acked"].values()) + result["errors"]
-        result["server_cpu_us"] = (_cpu_seconds(server.pid) - before) / max(answered, 1) * 1e6
+        result["server_cpu_us"] = used / max(answered, 1) * 1e6
         results.append(result)
-        if server.poll() is not None:
-            raise RuntimeError(f"the server at {target} exited ({server.returncode}) under load")
+        for server in servers:
+            if server.poll() is not None:
+                raise RuntimeError(f"a server of {target} exited ({server.returncode}) under load")
     return results
 
 
@@ -300,7 +306,7 @@ def bench_bare(
     proc = children.spawn([str(SCRIPT), "--serve-bare"])
     target = await_ready(proc, BARE_READY, "bare server")
     progress.print(f"[dim]bare server at {target}: levels {args.levels} ...[/dim]")
-    results = run_levels(children, proc, target, args)
+    results = run_levels(children, [proc], target, args)
     stop(proc)
     return results
 
@@ -330,7 +336,7 @@ def bench_dbank(
     target = await_ready(proc, BRANCH_READY, "dbank branch")
     asyncio.run(_open_accounts(target))
     progress.print(f"[dim]branch ({' '.join(store_flags)}) at {target}: levels {args.levels}[/dim]")
-    results = run_levels(children, proc, target, args)
+    results = run_levels(children, [proc], target, args)
     check = verify(asyncio.run(_balances(target)), results)
     check["branch_exit_status"] = stop(proc)
     return results, check

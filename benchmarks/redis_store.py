@@ -79,7 +79,7 @@ def bench_processes(
     targets = [await_ready(p, BRANCH_READY, "dbank branch") for p in processes]
     asyncio.run(_open_accounts(targets[0]))
     progress.print(f"[dim]{PROCESSES} branch processes on {url} at {targets}[/dim]")
-    results = run_levels(children, processes[0], ",".join(targets), args)
+    results = run_levels(children, processes, ",".join(targets), args)
     check = verify(asyncio.run(_stored_balances(url)), results)
     statuses = [stop(p) for p in processes]
     check["branch_exit_status"] = next((status for status in statuses if status), 0)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 from support.branches import BranchProcess, start_branch
+from support.cluster import Cluster
 from support.redis_server import RedisServer
 
-from dbank.client import BankClient
+from dbank.client import BankClient, Session
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,28 @@ def account_id() -> str:
 
 def unique_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+# Banks of several branches (each module that uses these defines its ``cluster``) ----------
+
+
+@pytest.fixture
+def healthy(cluster: Cluster) -> Iterator[Cluster]:
+    """The module's cluster with every link up and undelayed, healed again after the test."""
+    cluster.heal()
+    cluster.wait_connected()
+    yield cluster
+    cluster.heal()
+
+
+@pytest.fixture
+async def clients(healthy: Cluster) -> AsyncIterator[dict[int, BankClient]]:
+    """One client per branch, sharing one session."""
+    session = Session()
+    opened = {i: BankClient(healthy.address(i), session=session) for i in healthy.ids}
+    yield opened
+    for client in opened.values():
+        await client.close()
 
 
 # Redis ------------------------------------------------------------------------------------

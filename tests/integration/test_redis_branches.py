@@ -16,8 +16,6 @@ from support.redis_server import RedisServer
 
 # The replication tests, run here against the mixed bank of this module's ``cluster``.
 from test_replication import (  # noqa: F401 - collected by pytest in this module
-    clients,
-    healthy,
     test_a_deposit_with_write_concern_all_is_at_every_branch_when_it_returns,
     test_a_partition_keeps_both_sides_working_within_their_escrow,
     test_a_session_token_gives_read_your_writes_across_branches_on_slow_links,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 from conftest import unique_id
@@ -17,25 +17,6 @@ from dbank.ledger import BranchesUnreachable, DbankError, InsufficientFunds
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with running_cluster(tmp_path_factory.mktemp("bank")) as bank:
         yield bank
-
-
-@pytest.fixture
-def healthy(cluster: Cluster) -> Iterator[Cluster]:
-    """The shared cluster with every link up, healed again after the test."""
-    cluster.heal()
-    cluster.wait_connected()
-    yield cluster
-    cluster.heal()
-
-
-@pytest.fixture
-async def clients(healthy: Cluster) -> AsyncIterator[dict[int, BankClient]]:
-    """One client per branch, sharing one session."""
-    session = Session()
-    opened = {i: BankClient(healthy.address(i), session=session) for i in healthy.ids}
-    yield opened
-    for client in opened.values():
-        await client.close()
 
 
 async def _balances(cluster: Cluster, account_id: str, session: Session) -> dict[int, int]:

@@ -32,18 +32,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 @pytest.fixture
-def healthy(cluster: Cluster) -> Iterator[Cluster]:
-    cluster.heal()
-    for proxy in cluster.proxies.values():
-        proxy.delay(0)
-    cluster.wait_connected()
-    yield cluster
-    cluster.heal()
-    for proxy in cluster.proxies.values():
-        proxy.delay(0)
-
-
-@pytest.fixture
 async def account(healthy: Cluster) -> str:
     account_id = unique_id("fwd")
     async with BankClient(healthy.address(1)) as client:

@@ -62,8 +62,10 @@ class Cluster:
                 self.cut(branch_id, other)
 
     def heal(self) -> None:
+        """Every link up and without delay again."""
         for proxy in self.proxies.values():
             proxy.restore()
+            proxy.delay(0)
 
     def delay(self, seconds: float) -> None:
         for proxy in self.proxies.values():

@@ -307,15 +307,15 @@ class Branch:
     async def _write(
         self, command: DepositCommand | WithdrawCommand | TransferCommand, context: RequestContext
     ) -> WriteResult:
-        await self.cover(context.session, context.budget)
         owner = context.request_branch
+        if owner and owner not in self.config.branch_ids:
+            raise InvalidArgument(
+                f"request_branch {owner} is not a branch of this bank",
+                reason="UNKNOWN_BRANCH",
+                field="request_branch",
+            )
+        await self.cover(context.session, context.budget)
         if owner and owner != self.branch_id:
-            if owner not in self.config.peers:
-                raise InvalidArgument(
-                    f"request_branch {owner} is not a branch of this bank",
-                    reason="UNKNOWN_BRANCH",
-                    field="request_branch",
-                )
             # The request id is that branch's to decide (DESIGN section 3): answer here only
             # if its op has replicated here already.
             decided = await self.writer.decided(command)

@@ -21,7 +21,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from dbank.ledger import (
     AccountRecord,
@@ -157,12 +157,7 @@ class SqliteStore:
                     " FROM accounts"
                 )
             }
-            rights = {
-                (a, b): amount
-                for a, b, amount in self._db.execute(
-                    "SELECT account_id, branch, amount FROM rights"
-                )
-            }
+            rights = _read_per_branch(self._db, "rights")
             applied = dict(self._db.execute("SELECT origin, seq FROM applied").fetchall())
             postings = {
                 row[0]: InterestPosting(
@@ -173,12 +168,7 @@ class SqliteStore:
                     " FROM postings"
                 )
             }
-            credits = {
-                (a, b): amount
-                for a, b, amount in self._db.execute(
-                    "SELECT account_id, branch, amount FROM credits"
-                )
-            }
+            credits = _read_per_branch(self._db, "credits")
             (last_hlc,) = self._db.execute("SELECT coalesce(max(hlc), 0) FROM ops").fetchone()
         state = LedgerState(accounts, rights, applied, postings=postings, credits=credits)
         return Snapshot(state, last_hlc)
@@ -248,13 +238,8 @@ class SqliteStore:
                 for a in commit.delta.accounts.values()
             ],
         )
-        _insert(
-            db,
-            "INSERT INTO rights (account_id, branch, amount)",
-            [(a, b, amount) for (a, b), amount in commit.delta.rights.items()],
-            then=" ON CONFLICT (account_id, branch) DO UPDATE SET amount = excluded.amount",
-        )
-        _insert_credits(db, commit.delta.credits)
+        _write_per_branch(db, "rights", commit.delta.rights)
+        _write_per_branch(db, "credits", commit.delta.credits)
         _insert(
             db,
             "INSERT INTO applied (origin, seq)",
@@ -393,11 +378,22 @@ def _index_history(db: sqlite3.Connection, ops: Sequence[Op]) -> None:
     )
 
 
-def _insert_credits(db: sqlite3.Connection, credits: Mapping[tuple[str, int], int]) -> None:
+PerBranchTable = Literal["rights", "credits"]
+"""The tables of one amount per account and branch."""
+
+
+def _read_per_branch(db: sqlite3.Connection, table: PerBranchTable) -> dict[tuple[str, int], int]:
+    rows = db.execute(f"SELECT account_id, branch, amount FROM {table}")
+    return {(account_id, branch): amount for account_id, branch, amount in rows}
+
+
+def _write_per_branch(
+    db: sqlite3.Connection, table: PerBranchTable, amounts: Mapping[tuple[str, int], int]
+) -> None:
     _insert(
         db,
-        "INSERT INTO credits (account_id, branch, amount)",
-        [(a, b, amount) for (a, b), amount in credits.items()],
+        f"INSERT INTO {table} (account_id, branch, amount)",
+        [(account_id, branch, amount) for (account_id, branch), amount in amounts.items()],
         then=" ON CONFLICT (account_id, branch) DO UPDATE SET amount = excluded.amount",
     )
 
@@ -414,7 +410,7 @@ def _upgrade(db: sqlite3.Connection, version: str) -> str:
         ops = [decode_op(row[0]) for row in db.execute("SELECT data FROM ops")]
         if version == "1":
             _index_history(db, ops)
-        _insert_credits(db, net_credits(ops))
+        _write_per_branch(db, "credits", net_credits(ops))
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
     except BaseException:
         db.execute("ROLLBACK")
