@@ -99,18 +99,57 @@ async def test_a_failed_commit_writes_nothing(store: Store) -> None:
     assert await store.get_outcomes([("z", "r")]) == {}
 
 
-async def test_transact_sees_outcomes_and_rolls_back_when_decide_fails(store: Store) -> None:
+async def test_transact_decides_last_with_the_stored_outcomes(store: Store) -> None:
+    await store.commit(_commit_of(LedgerState(), [_open_op(1, "a")], ("a", "r")))
+    state = (await store.load()).state
+    keys = [("a", "r"), ("b", "r")]
+    seen: list[Mapping[IdempotencyKey, Outcome]] = []
+
+    def decide(found: Mapping[IdempotencyKey, Outcome]) -> Commit | None:
+        # As the writer does: a request with a stored outcome is answered from it, the
+        # others are carried out.
+        seen.append(dict(found))
+        new = [key for key in keys if key not in found]
+        op = _open_op(2, "b")
+        overlay = state.overlay()
+        overlay.apply(op)
+        return Commit([op], overlay.delta(), [(key, Outcome("new", op.id)) for key in new])
+
+    await store.transact(keys, decide)
+    # A store may guess first that no key has an outcome; the last call knows.
+    assert seen[-1] == {("a", "r"): Outcome("fp", OpId(1, 1))}
+    assert await store.get_outcomes(keys) == {
+        ("a", "r"): Outcome("fp", OpId(1, 1)),
+        ("b", "r"): Outcome("new", OpId(1, 2)),
+    }
+    assert (await store.load()).state.version_vector() == VersionVector({BRANCH: 2})
+
+
+async def test_transact_looks_up_the_requests_that_decide_left_undecided(store: Store) -> None:
+    # A retry of a request that succeeded may fail transiently when decided afresh (no
+    # escrow here now, say): nothing to store, so no key collides, yet it must be answered
+    # from its stored outcome.
     await store.commit(_commit_of(LedgerState(), [_open_op(1, "a")], ("a", "r")))
     seen: list[Mapping[IdempotencyKey, Outcome]] = []
 
-    def failing(found: Mapping[IdempotencyKey, Outcome]) -> Commit | None:
+    def transient(found: Mapping[IdempotencyKey, Outcome]) -> Commit | None:
         seen.append(dict(found))
+        return None
+
+    await store.transact([("a", "r")], transient)
+    assert seen[-1] == {("a", "r"): Outcome("fp", OpId(1, 1))}
+
+
+async def test_transact_writes_nothing_when_decide_fails(store: Store) -> None:
+    await store.commit(_commit_of(LedgerState(), [_open_op(1, "a")], ("a", "r")))
+
+    def failing(found: Mapping[IdempotencyKey, Outcome]) -> Commit | None:
         raise RuntimeError("decide failed")
 
     with pytest.raises(RuntimeError):
         await store.transact([("a", "r"), ("b", "r")], failing)
-    assert seen == [{("a", "r"): Outcome("fp", OpId(1, 1))}]
     assert (await store.load()).state.version_vector() == VersionVector({BRANCH: 1})
+    assert await store.get_outcomes([("b", "r")]) == {}
 
 
 async def test_load_returns_every_net_credit_whatever_its_sign_and_size(store: Store) -> None:

@@ -306,14 +306,21 @@ class Writer:
         for item in batch:
             if isinstance(item, _Remote) and item.seal:
                 self._clock.observe(item.seal)
-        overlay = self.state.overlay()
         pending = [item for item in batch if isinstance(item, _Pending)]
         remote = [op for item in batch if isinstance(item, _Remote) for op in item.ops]
+        overlay = self.state.overlay()
         result = _BatchResult()
+        clock_before = self._clock.last
 
         def decide(stored: Mapping[IdempotencyKey, Outcome]) -> Commit | None:
-            # Runs inside the store's transaction (possibly on its thread): it reads the
-            # committed state, which only this writer changes, and only after it returns.
+            # Runs inside the store's transaction: it reads the committed state, which only
+            # this writer changes, and only after the commit. The store may call it again
+            # with more stored outcomes; each call decides the whole batch afresh, from the
+            # same clock (the timestamps of a decision that was not committed went nowhere).
+            nonlocal overlay, result
+            self._clock.rewind(clock_before)
+            overlay = self.state.overlay()
+            result = _BatchResult()
             learned = self._apply_remote(overlay, remote, result)
             outcomes: list[tuple[IdempotencyKey, Outcome]] = []
             reserved = dict(self._holds)

@@ -30,6 +30,11 @@ class HybridLogicalClock:
         """Take in a timestamp from elsewhere, so later ticks come after it."""
         self._last = max(self._last, timestamp)
 
+    def rewind(self, last: int) -> None:
+        """Go back to an earlier ``last``. Only for timestamps that nobody has seen: those of
+        a decision that was never committed, being made again."""
+        self._last = last
+
     @property
     def last(self) -> int:
         return self._last

@@ -72,7 +72,10 @@ class Store(Protocol):
 
         The lookup happens inside the transaction, so no other writer of the same store
         can store an outcome for these keys in between. ``decide`` may run on another
-        thread; it must only read state that nothing changes meanwhile. When this returns,
+        thread; it must only read state that nothing changes meanwhile. A store may call
+        it more than once, each time with at least the outcomes it was given before (for
+        example first with none, guessing that every key is new); each call decides
+        afresh, and only what the last call returned is committed. When this returns,
         the commit is durable; if it raises (or ``decide`` does), nothing was written.
 
         Raises:

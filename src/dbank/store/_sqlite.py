@@ -1,9 +1,10 @@
 """The embedded SQLite store: one file per branch, WAL, ``synchronous=FULL``.
 
 All access goes through one thread that owns the connection, so the asyncio loop never
-blocks on disk and SQLite sees a single writer. A ``Commit`` is one ``BEGIN IMMEDIATE``
-transaction; with ``synchronous=FULL`` its COMMIT returns only once the WAL is fsynced, so a
-returned ``commit`` survives power loss. The writer batches many requests into one commit
+blocks on disk and SQLite sees a single writer. A ``Commit`` is one statement, and so one
+transaction (an ``INSERT`` into the ``batch`` view, whose trigger writes every table); with
+``synchronous=FULL`` it returns only once the WAL is fsynced, so a returned ``commit``
+survives power loss. The writer batches many requests into one commit
 (group commit), which is what makes that fsync affordable.
 
 Schema version 2 adds ``history`` (one row per op and account whose history holds it, the
@@ -17,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -110,6 +113,11 @@ CREATE TABLE IF NOT EXISTS credits (
 _FIRST = (-1, -1, -1)
 
 
+class _Refused(Unavailable):
+    """A commit broke a key or constraint (a request id that has an outcome already, for
+    one); nothing of it was written."""
+
+
 @contextlib.contextmanager
 def _translated(action: str) -> Iterator[None]:
     """Turn SQLite's errors into dbank's, in this one place."""
@@ -197,85 +205,42 @@ class SqliteStore:
         return found
 
     async def transact(self, keys: Sequence[IdempotencyKey], decide: Decide) -> None:
-        await self._run(lambda: self._transact(keys, decide))
-
-    def _transact(self, keys: Sequence[IdempotencyKey], decide: Decide) -> None:
-        with _translated("commit"), self._transaction():
-            commit = decide(self._get_outcomes(keys))
-            if commit is not None:
-                self._write(commit)
+        # Almost every request id is new: decide as if none had an outcome yet and let the
+        # outcomes table's primary key refuse the commit if one had (the whole statement
+        # fails, nothing is written). Only then, or if a request was not decided for good
+        # (a transient failure stores nothing to collide), look the outcomes up and decide
+        # again. One process owns the file and its writer is the only one, so no outcome
+        # can appear between that lookup and the commit. The common batch thus costs the
+        # store's thread one job, and ``decide`` and the encoding run on the caller's
+        # thread: Python on the store's thread would contend with the event loop for the
+        # interpreter lock.
+        commit = decide({})
+        decided = {key for key, _ in commit.outcomes} if commit is not None else set()
+        if all(key in decided for key in keys):
+            if commit is None:
+                return
+            rows = _commit_rows(commit)
+            try:
+                await self._run(lambda: self._commit(rows))
+                return
+            except _Refused:
+                pass
+        commit = decide(await self.get_outcomes(keys))
+        if commit is not None:
+            await self.commit(commit)
 
     async def commit(self, commit: Commit) -> None:
-        await self._run(lambda: self._commit(commit))
+        rows = _commit_rows(commit)
+        await self._run(lambda: self._commit(rows))
 
-    def _commit(self, commit: Commit) -> None:
-        with _translated("commit"), self._transaction():
-            self._write(commit)
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        # With synchronous=FULL, COMMIT returns once the WAL is fsynced.
-        self._db.execute("COMMIT")
-
-    def _write(self, commit: Commit) -> None:
-        db = self._db
-        _insert(
-            db,
-            "INSERT INTO ops (origin, seq, hlc, data)",
-            [(op.id.origin, op.id.seq, op.hlc, encode_op(op)) for op in commit.ops],
-        )
-        _insert(
-            db,
-            "INSERT INTO accounts",
-            [
-                (a.account_id, a.type.value, a.currency, a.owner, a.owner_branch, a.opened_hlc)
-                for a in commit.delta.accounts.values()
-            ],
-        )
-        _write_per_branch(db, "rights", commit.delta.rights)
-        _write_per_branch(db, "credits", commit.delta.credits)
-        _insert(
-            db,
-            "INSERT INTO applied (origin, seq)",
-            list(commit.delta.applied.items()),
-            then=" ON CONFLICT (origin) DO UPDATE SET seq = excluded.seq",
-        )
-        _index_history(db, commit.ops)
-        _insert(
-            db,
-            "INSERT INTO postings",
-            [
-                (
-                    a,
-                    p.through.isoformat(),
-                    p.op_id.origin,
-                    p.op_id.seq,
-                    p.amount,
-                    p.rate,
-                    p.day_balance,
-                )
-                for a, p in commit.delta.postings.items()
-            ],
-            then=" ON CONFLICT (account_id) DO UPDATE SET through = excluded.through,"
-            " origin = excluded.origin, seq = excluded.seq, amount = excluded.amount,"
-            " rate = excluded.rate, day_balance = excluded.day_balance",
-        )
-        _insert(
-            db,
-            "INSERT INTO outcomes (scope, request_id, data)",
-            [(scope, rid, encode_outcome(o)) for (scope, rid), o in commit.outcomes],
-        )
-        _insert(
-            db,
-            "INSERT OR IGNORE INTO outcomes (scope, request_id, data)",
-            [(scope, rid, encode_outcome(o)) for (scope, rid), o in commit.learned],
-        )
+    def _commit(self, rows: tuple[str, ...]) -> None:
+        # One statement in autocommit mode: its own transaction, all of it or nothing;
+        # with synchronous=FULL it returns once the WAL is fsynced.
+        with _translated("commit"):
+            try:
+                self._db.execute(_INSERT_BATCH, rows)
+            except sqlite3.IntegrityError as exc:
+                raise _Refused(str(exc)) from exc
 
     async def catch_up(self) -> list[Op]:
         return []  # one process owns the store: nothing is committed behind its back
@@ -344,6 +309,7 @@ def _connect(path: Path, branch_id: int) -> sqlite3.Connection:
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = FULL")
             db.executescript(_SCHEMA)
+            db.executescript(_BATCH_VIEW)
             _claim(db, path, branch_id)
         except BaseException:
             db.close()
@@ -356,26 +322,121 @@ def _pairs(count: int) -> str:
     return ", ".join(["(?, ?)"] * count)
 
 
-def _insert(
-    db: sqlite3.Connection, into: str, rows: Sequence[tuple[object, ...]], *, then: str = ""
-) -> None:
-    """``into`` ``VALUES`` each of ``rows`` ``then``; no statement at all for no rows (each
-    statement costs the store's thread a round trip for the interpreter lock)."""
-    if rows:
-        placeholders = ", ".join(["?"] * len(rows[0]))
-        db.executemany(f"{into} VALUES ({placeholders}){then}", rows)
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """One table's rows in a commit: a column of the ``batch`` view."""
+
+    name: str
+    table: str
+    columns: tuple[str, ...]
+    key: int = 0
+    """How many leading columns form the key that an upsert updates the rest under
+    (0: a plain insert, where a duplicate key fails the whole commit)."""
+    blob: str = ""
+    """The column that holds bytes (the codec's ASCII JSON): it crosses as a JSON
+    string and is stored as a blob again."""
+    ignore: bool = False
+    """Keep the stored row when the key has one."""
+
+    def statement(self) -> str:
+        values = ", ".join(
+            f"CAST(value->>{i} AS BLOB)" if column == self.blob else f"value->>{i}"
+            for i, column in enumerate(self.columns)
+        )
+        verb = "INSERT OR IGNORE" if self.ignore else "INSERT"
+        upsert = ""
+        if self.key:
+            keys = ", ".join(self.columns[: self.key])
+            sets = ", ".join(f"{c} = excluded.{c}" for c in self.columns[self.key :])
+            upsert = f" ON CONFLICT ({keys}) DO UPDATE SET {sets}"
+        # ``WHERE true`` lets SQLite parse an upsert after a SELECT.
+        return (
+            f"{verb} INTO {self.table} ({', '.join(self.columns)})"
+            f" SELECT {values} FROM json_each(NEW.{self.name}) WHERE true{upsert};"
+        )
 
 
-def _index_history(db: sqlite3.Connection, ops: Sequence[Op]) -> None:
-    _insert(
-        db,
-        "INSERT INTO history (account_id, hlc, origin, seq)",
-        [
-            (account_id, op.hlc, op.id.origin, op.id.seq)
-            for op in ops
-            for account_id in history_accounts(op)
-        ],
+_PER_BRANCH = ("account_id", "branch", "amount")
+_PARTS = (
+    _Part("ops", "ops", ("origin", "seq", "hlc", "data"), blob="data"),
+    _Part(
+        "accounts",
+        "accounts",
+        ("account_id", "type", "currency", "owner", "owner_branch", "opened_hlc"),
+    ),
+    _Part("rights", "rights", _PER_BRANCH, key=2),
+    _Part("credits", "credits", _PER_BRANCH, key=2),
+    _Part("applied", "applied", ("origin", "seq"), key=1),
+    _Part("history", "history", ("account_id", "hlc", "origin", "seq")),
+    _Part(
+        "postings",
+        "postings",
+        ("account_id", "through", "origin", "seq", "amount", "rate", "day_balance"),
+        key=1,
+    ),
+    _Part("outcomes", "outcomes", ("scope", "request_id", "data"), blob="data"),
+    _Part("learned", "outcomes", ("scope", "request_id", "data"), blob="data", ignore=True),
+)
+# A commit is one INSERT into this view, whose trigger spreads the rows over the tables:
+# one statement is one step of SQLite's, so the store's thread takes the interpreter lock
+# back once per commit instead of once per table or row (each time a thread switch while
+# the event loop is busy). In autocommit mode the statement is its own transaction.
+_BATCH_VIEW = f"""
+CREATE TEMP VIEW batch ({", ".join(p.name for p in _PARTS)})
+    AS SELECT {", ".join("NULL" for _ in _PARTS)};
+CREATE TEMP TRIGGER batch_insert INSTEAD OF INSERT ON batch BEGIN
+    {" ".join(p.statement() for p in _PARTS)}
+END;
+"""
+_INSERT_BATCH = f"INSERT INTO batch VALUES ({', '.join('?' for _ in _PARTS)})"
+
+_Rows = Sequence[tuple[object, ...]]
+
+
+def _batch(**rows: _Rows) -> tuple[str, ...]:
+    """The parameters of ``_INSERT_BATCH``: each part's rows as one JSON array."""
+    return tuple(_json_rows(rows.get(part.name, ())) for part in _PARTS)
+
+
+def _json_rows(rows: _Rows) -> str:
+    if not rows:
+        return "[]"
+    return json.dumps(
+        [tuple(v.decode("ascii") if isinstance(v, bytes) else v for v in row) for row in rows]
     )
+
+
+def _commit_rows(commit: Commit) -> tuple[str, ...]:
+    delta = commit.delta
+    return _batch(
+        ops=[(op.id.origin, op.id.seq, op.hlc, encode_op(op)) for op in commit.ops],
+        accounts=[
+            (a.account_id, a.type.value, a.currency, a.owner, a.owner_branch, a.opened_hlc)
+            for a in delta.accounts.values()
+        ],
+        rights=_per_branch_rows(delta.rights),
+        credits=_per_branch_rows(delta.credits),
+        applied=list(delta.applied.items()),
+        history=_history_rows(commit.ops),
+        postings=[
+            (a, p.through.isoformat(), p.op_id.origin, p.op_id.seq, p.amount, p.rate, p.day_balance)
+            for a, p in delta.postings.items()
+        ],
+        outcomes=[(scope, rid, encode_outcome(o)) for (scope, rid), o in commit.outcomes],
+        learned=[(scope, rid, encode_outcome(o)) for (scope, rid), o in commit.learned],
+    )
+
+
+def _history_rows(ops: Sequence[Op]) -> _Rows:
+    return [
+        (account_id, op.hlc, op.id.origin, op.id.seq)
+        for op in ops
+        for account_id in history_accounts(op)
+    ]
+
+
+def _per_branch_rows(amounts: Mapping[tuple[str, int], int]) -> _Rows:
+    return [(account_id, branch, amount) for (account_id, branch), amount in amounts.items()]
 
 
 PerBranchTable = Literal["rights", "credits"]
@@ -385,17 +446,6 @@ PerBranchTable = Literal["rights", "credits"]
 def _read_per_branch(db: sqlite3.Connection, table: PerBranchTable) -> dict[tuple[str, int], int]:
     rows = db.execute(f"SELECT account_id, branch, amount FROM {table}")
     return {(account_id, branch): amount for account_id, branch, amount in rows}
-
-
-def _write_per_branch(
-    db: sqlite3.Connection, table: PerBranchTable, amounts: Mapping[tuple[str, int], int]
-) -> None:
-    _insert(
-        db,
-        f"INSERT INTO {table} (account_id, branch, amount)",
-        [(account_id, branch, amount) for (account_id, branch), amount in amounts.items()],
-        then=" ON CONFLICT (account_id, branch) DO UPDATE SET amount = excluded.amount",
-    )
 
 
 def _upgrade(db: sqlite3.Connection, version: str) -> str:
@@ -408,9 +458,10 @@ def _upgrade(db: sqlite3.Connection, version: str) -> str:
     db.execute("BEGIN IMMEDIATE")
     try:
         ops = [decode_op(row[0]) for row in db.execute("SELECT data FROM ops")]
-        if version == "1":
-            _index_history(db, ops)
-        _write_per_branch(db, "credits", net_credits(ops))
+        history = _history_rows(ops) if version == "1" else ()
+        db.execute(
+            _INSERT_BATCH, _batch(credits=_per_branch_rows(net_credits(ops)), history=history)
+        )
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
     except BaseException:
         db.execute("ROLLBACK")
