@@ -327,14 +327,15 @@ class _Part:
     """One table's rows in a commit: a column of the ``batch`` view."""
 
     name: str
-    table: str
     columns: tuple[str, ...]
+    table: str = ""
+    """The table the rows go to (default: ``name``)."""
     key: int = 0
     """How many leading columns form the key that an upsert updates the rest under
     (0: a plain insert, where a duplicate key fails the whole commit)."""
     blob: str = ""
-    """The column that holds bytes (the codec's ASCII JSON): it crosses as a JSON
-    string and is stored as a blob again."""
+    """The column stored as a blob: the codec's bytes (ASCII JSON), which cross as a JSON
+    string."""
     ignore: bool = False
     """Keep the stored row when the key has one."""
 
@@ -351,31 +352,27 @@ class _Part:
             upsert = f" ON CONFLICT ({keys}) DO UPDATE SET {sets}"
         # ``WHERE true`` lets SQLite parse an upsert after a SELECT.
         return (
-            f"{verb} INTO {self.table} ({', '.join(self.columns)})"
+            f"{verb} INTO {self.table or self.name} ({', '.join(self.columns)})"
             f" SELECT {values} FROM json_each(NEW.{self.name}) WHERE true{upsert};"
         )
 
 
 _PER_BRANCH = ("account_id", "branch", "amount")
+_OUTCOME = ("scope", "request_id", "data")
 _PARTS = (
-    _Part("ops", "ops", ("origin", "seq", "hlc", "data"), blob="data"),
+    _Part("ops", ("origin", "seq", "hlc", "data"), blob="data"),
+    _Part("accounts", ("account_id", "type", "currency", "owner", "owner_branch", "opened_hlc")),
+    _Part("rights", _PER_BRANCH, key=2),
+    _Part("credits", _PER_BRANCH, key=2),
+    _Part("applied", ("origin", "seq"), key=1),
+    _Part("history", ("account_id", "hlc", "origin", "seq")),
     _Part(
-        "accounts",
-        "accounts",
-        ("account_id", "type", "currency", "owner", "owner_branch", "opened_hlc"),
-    ),
-    _Part("rights", "rights", _PER_BRANCH, key=2),
-    _Part("credits", "credits", _PER_BRANCH, key=2),
-    _Part("applied", "applied", ("origin", "seq"), key=1),
-    _Part("history", "history", ("account_id", "hlc", "origin", "seq")),
-    _Part(
-        "postings",
         "postings",
         ("account_id", "through", "origin", "seq", "amount", "rate", "day_balance"),
         key=1,
     ),
-    _Part("outcomes", "outcomes", ("scope", "request_id", "data"), blob="data"),
-    _Part("learned", "outcomes", ("scope", "request_id", "data"), blob="data", ignore=True),
+    _Part("outcomes", _OUTCOME, blob="data"),
+    _Part("learned", _OUTCOME, table="outcomes", blob="data", ignore=True),
 )
 # A commit is one INSERT into this view, whose trigger spreads the rows over the tables:
 # one statement is one step of SQLite's, so the store's thread takes the interpreter lock
@@ -394,22 +391,15 @@ _Rows = Sequence[tuple[object, ...]]
 
 
 def _batch(**rows: _Rows) -> tuple[str, ...]:
-    """The parameters of ``_INSERT_BATCH``: each part's rows as one JSON array."""
-    return tuple(_json_rows(rows.get(part.name, ())) for part in _PARTS)
-
-
-def _json_rows(rows: _Rows) -> str:
-    if not rows:
-        return "[]"
-    return json.dumps(
-        [tuple(v.decode("ascii") if isinstance(v, bytes) else v for v in row) for row in rows]
-    )
+    """The parameters of ``_INSERT_BATCH``: each part's rows as one JSON array (a blob
+    column's bytes given as their ASCII text)."""
+    return tuple(json.dumps(rows.get(part.name, ())) for part in _PARTS)
 
 
 def _commit_rows(commit: Commit) -> tuple[str, ...]:
     delta = commit.delta
     return _batch(
-        ops=[(op.id.origin, op.id.seq, op.hlc, encode_op(op)) for op in commit.ops],
+        ops=[(op.id.origin, op.id.seq, op.hlc, encode_op(op).decode()) for op in commit.ops],
         accounts=[
             (a.account_id, a.type.value, a.currency, a.owner, a.owner_branch, a.opened_hlc)
             for a in delta.accounts.values()
@@ -422,9 +412,13 @@ def _commit_rows(commit: Commit) -> tuple[str, ...]:
             (a, p.through.isoformat(), p.op_id.origin, p.op_id.seq, p.amount, p.rate, p.day_balance)
             for a, p in delta.postings.items()
         ],
-        outcomes=[(scope, rid, encode_outcome(o)) for (scope, rid), o in commit.outcomes],
-        learned=[(scope, rid, encode_outcome(o)) for (scope, rid), o in commit.learned],
+        outcomes=_outcome_rows(commit.outcomes),
+        learned=_outcome_rows(commit.learned),
     )
+
+
+def _outcome_rows(outcomes: Sequence[tuple[IdempotencyKey, Outcome]]) -> _Rows:
+    return [(scope, rid, encode_outcome(o).decode()) for (scope, rid), o in outcomes]
 
 
 def _history_rows(ops: Sequence[Op]) -> _Rows:
