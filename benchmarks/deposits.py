@@ -5,10 +5,16 @@ request id, driven by a separate load-generator process (grpc.aio, N concurrent 
 one channel) for a fixed duration per concurrency level, after a short warm-up. Per level
 we report deposits/second, p50 and p99 latency and the error count.
 
-Two servers are measured, each in its own process, one after the other in the same run:
+Three servers are measured, each in its own process, one after the other in the same run:
 
-* BASELINE: a bare ``grpc.aio`` server whose ``Deposit`` does nothing. It is the ceiling
-  that Python gRPC on this machine allows with this very load generator.
+* BASELINE: a bare ``grpc.aio`` server whose ``Deposit`` does nothing, on the event loop
+  a branch runs on (``dbank._event_loop``: uvloop). It is the ceiling that Python gRPC on
+  this machine allows with this very load generator.
+* FLOOR: the same server, but its ``Deposit`` does the least that any durable server must:
+  it appends one row per request to a SQLite table (WAL, ``synchronous=FULL``) on a writer
+  thread, group-committed, and answers once the row is fsynced. No validation, no ledger,
+  no idempotency: the ceiling for durable deposits here, which says how much of the gap
+  between dbank and the baseline is durability itself and how much is dbank.
 * DBANK: a real branch (SQLite WAL, ``synchronous=FULL``, group commit: every acknowledged
   deposit is fsynced before its reply).
 
@@ -36,6 +42,7 @@ import platform
 import re
 import select
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -43,6 +50,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +59,7 @@ import grpc
 from rich.console import Console
 from rich.table import Table
 
+from dbank import _event_loop as event_loop
 from dbank._proto import bank_pb2 as pb
 from dbank._proto import bank_pb2_grpc
 from dbank.client import BankClient
@@ -63,6 +72,7 @@ READY_TIMEOUT = 30.0
 RPC_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 BARE_READY = re.compile(r"bare listening on (\S+)")
+FLOOR_TABLE = "floor"
 BRANCH_READY = re.compile(r"branch 1 listening on (\S+)")
 
 
@@ -78,15 +88,58 @@ class _NoopBank(bank_pb2_grpc.BankServicer):
         return pb.DepositResponse(account_id=request.account_id)
 
 
-async def _serve_bare() -> None:
-    """Serve the no-op Bank on a free loopback port until SIGTERM or SIGINT."""
+class _GroupCommitBank(bank_pb2_grpc.BankServicer):
+    """The Bank service whose Deposit only makes one row per request durable: the rows
+    that arrive while a commit runs go together in the next one (one fsync)."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(
+            f"CREATE TABLE {FLOOR_TABLE} (request_id TEXT PRIMARY KEY, account_id TEXT, amount INT)"
+        )
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="floor-sqlite")
+        self._waiting: list[tuple[tuple[str, str, int], asyncio.Future[None]]] = []
+        self._committer: asyncio.Task[None] | None = None
+
+    async def Deposit(  # noqa: N802 - the RPC's name in bank.proto
+        self, request: pb.DepositRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DepositResponse:
+        loop = asyncio.get_running_loop()
+        durable = loop.create_future()
+        self._waiting.append(((request.request_id, request.account_id, request.amount), durable))
+        if self._committer is None or self._committer.done():
+            self._committer = loop.create_task(self._commit_while_waiting())
+        await durable
+        return pb.DepositResponse(account_id=request.account_id)
+
+    async def _commit_while_waiting(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            rows = [row for row, _ in batch]
+            await loop.run_in_executor(self._thread, self._commit, rows)
+            for _, durable in batch:
+                durable.set_result(None)
+
+    def _commit(self, rows: list[tuple[str, str, int]]) -> None:
+        self._db.execute("BEGIN")
+        self._db.executemany(f"INSERT INTO {FLOOR_TABLE} VALUES (?, ?, ?)", rows)
+        self._db.execute("COMMIT")
+
+
+async def _serve_bare(floor_dir: Path | None) -> None:
+    """Serve the no-op Bank (or, given ``floor_dir``, the group-commit one with its file
+    there) on a free loopback port until SIGTERM or SIGINT."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     server = grpc.aio.server()
     # Only Deposit is overridden; the generated base answers the others UNIMPLEMENTED.
-    bank_pb2_grpc.add_BankServicer_to_server(_NoopBank(), server)  # type: ignore[abstract]
+    servicer = _NoopBank() if floor_dir is None else _GroupCommitBank(floor_dir / "floor.sqlite3")
+    bank_pb2_grpc.add_BankServicer_to_server(servicer, server)  # type: ignore[abstract]
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     print(f"bare listening on 127.0.0.1:{port}", flush=True)
@@ -301,11 +354,17 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def bench_bare(
-    children: Children, args: argparse.Namespace, progress: Console
+    children: Children,
+    args: argparse.Namespace,
+    progress: Console,
+    floor_dir: Path | None = None,
 ) -> list[dict[str, Any]]:
-    proc = children.spawn([str(SCRIPT), "--serve-bare"])
-    target = await_ready(proc, BARE_READY, "bare server")
-    progress.print(f"[dim]bare server at {target}: levels {args.levels} ...[/dim]")
+    """The bare server, or given ``floor_dir`` the group-commit floor with its file there."""
+    serve = ["--serve-bare"] if floor_dir is None else ["--serve-floor", str(floor_dir)]
+    name = "bare server" if floor_dir is None else "group-commit floor"
+    proc = children.spawn([str(SCRIPT), *serve])
+    target = await_ready(proc, BARE_READY, name)
+    progress.print(f"[dim]{name} at {target}: levels {args.levels} ...[/dim]")
     results = run_levels(children, [proc], target, args)
     stop(proc)
     return results
@@ -391,6 +450,7 @@ def conditions(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "grpcio": grpc.__version__,
+        "event_loop": event_loop.describe(),
         "durability": DURABILITY,
         "data_dir_fs": filesystem_of(data_dir),
         "duration_s": args.duration,
@@ -404,7 +464,10 @@ def conditions(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
 def print_conditions(console: Console, cond: dict[str, Any]) -> None:
     console.print("[bold]Deposit benchmark: bare grpc.aio server vs durable dbank branch[/bold]")
     console.print(f"machine:    {cond['cpus']} CPUs, {cond['cpu_model']}, {cond['platform']}")
-    console.print(f"software:   Python {cond['python']}, grpcio {cond['grpcio']}")
+    console.print(
+        f"software:   Python {cond['python']}, grpcio {cond['grpcio']},"
+        f" {cond['event_loop']} in both servers (the load generator: asyncio)"
+    )
     console.print(f"durability: {cond['durability']} (data dir on {cond['data_dir_fs']})")
     console.print(
         f"load:       {cond['duration_s']} s per level after {cond['warmup_s']} s warm-up,"
@@ -478,6 +541,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     child = parser.add_mutually_exclusive_group()
     child.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
+    child.add_argument("--serve-floor", type=Path, metavar="DIR", help=argparse.SUPPRESS)
     child.add_argument("--load", metavar="TARGET", help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, default=1, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -499,12 +563,21 @@ def orchestrate(args: argparse.Namespace) -> int:
         cond = conditions(args, Path(tmp))
         print_conditions(console, cond)
         bare = bench_bare(children, args, progress)
+        floor = bench_bare(children, args, progress, floor_dir=Path(tmp))
         store = ["--data", str(Path(tmp) / "branch-1")]
         dbank, check = bench_dbank(children, store, args, progress)
     console.print(results_table(bare, dbank))
+    console.print(
+        results_table(
+            bare,
+            floor,
+            names=("bare", "floor"),
+            title="The durable floor: one row per deposit, group-committed and fsynced",
+        )
+    )
     print_check(console, check)
     if args.json is not None:
-        report = {"conditions": cond, "bare": bare, "dbank": dbank, "check": check}
+        report = {"conditions": cond, "bare": bare, "floor": floor, "dbank": dbank, "check": check}
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0 if check["ok"] else 1
 
@@ -520,8 +593,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     """Run as the orchestrator, or as one of its children."""
-    if args.serve_bare:
-        asyncio.run(_serve_bare())
+    if args.serve_bare or args.serve_floor is not None:
+        event_loop.run(_serve_bare(args.serve_floor))  # a branch's loop: only the handler differs
         return 0
     if args.load is not None:
         result = asyncio.run(

@@ -154,7 +154,7 @@ def orchestrate(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.load is not None or args.serve_bare:
+    if args.load is not None or args.serve_bare or args.serve_floor is not None:
         raise SystemExit("the load generator runs from deposits.py")
     try:
         return orchestrate(args)

@@ -7,9 +7,16 @@ every branch is connected to all of its peers, the account and its escrow, every
 stopping every branch. Each run's output is checked against the reference model (and the
 case's ``expected.json`` when there is one): a fast wrong answer is not a result.
 
-The baseline, measured in the same run: ``python -c "import dbank.server"``, the interpreter
-and the imports that every ``dbank run`` pays before it does anything. Shared machines
-drift, so the ratio of the two is the figure to compare across machines and days.
+Two baselines, measured in the same run, since shared machines drift and ratios are the
+figures to compare across machines and days:
+
+* ``python -c "import dbank.server"``: the interpreter and the imports that every ``dbank
+  run`` pays before it does anything;
+* the floor, ``benchmarks/scenario_floor.py INPUT``: the same file's connections and
+  messages (one process per branch, the full mesh of streams, every write sent to every
+  other branch and acknowledged) on bare ``grpc.aio`` processes that do no work. What
+  ``dbank run`` takes beyond it is dbank's; the floor itself is what this machine's gRPC
+  costs for that pattern, and no run with the same pattern can be faster.
 
 Usage: ``python benchmarks/scenario_run.py [--input FILE]... [--repeat 3] [--modes
 processes,in-process] [--timeout 600]``; by default the 50-branch public case
@@ -45,6 +52,18 @@ def timed(command: list[str], timeout: float) -> tuple[float, subprocess.Complet
 def baseline(repeat: int) -> list[float]:
     command = [sys.executable, "-c", "import dbank.server"]
     return [timed(command, 60)[0] for _ in range(repeat)]
+
+
+def floor(path: Path, repeat: int, timeout: float) -> list[float]:
+    command = [sys.executable, str(Path(__file__).with_name("scenario_floor.py")), str(path)]
+    times = []
+    for _ in range(repeat):
+        seconds, done = timed(command, timeout)
+        if done.returncode != 0:
+            raise SystemExit(f"{path} (floor) failed: {done.stderr.strip()}")
+        times.append(seconds)
+        print(f"  floor: {seconds:.2f} s ({done.stdout.strip()})", flush=True)
+    return times
 
 
 def run_case(path: Path, mode: str, repeat: int, timeout: float) -> list[float]:
@@ -97,10 +116,15 @@ def main() -> None:
             f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}:"
             f" {len(scenario.branches)} branches, {len(scenario.events)} events"
         )
+        bare = floor(path, args.repeat, args.timeout)
+        print(f"  floor: {describe(bare)}")
         for mode in modes:
             times = run_case(path, mode, args.repeat, args.timeout)
-            ratio = statistics.median(times) / statistics.median(imports)
-            print(f"  {mode}: {describe(times)}; {ratio:.1f}x the baseline")
+            median = statistics.median(times)
+            print(
+                f"  {mode}: {describe(times)}; {median / statistics.median(imports):.1f}x the"
+                f" imports, {median / statistics.median(bare):.2f}x the floor"
+            )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ printed), 2 for a mistake in the command line itself.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 import functools
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
+from dbank import _event_loop as event_loop
 from dbank._render import (
     history_json,
     history_table,
@@ -57,7 +57,7 @@ def _fail(error: DbankError) -> None:
 
 def _run(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
-        return asyncio.run(make())
+        return event_loop.run(make())
     except DbankError as exc:
         _fail(exc)
         raise AssertionError("unreachable") from exc

@@ -51,6 +51,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from redis.exceptions import RedisError
 
+from dbank import _event_loop as event_loop
 from dbank.branch import BranchConfig
 from dbank.ledger import Op
 from dbank.server import BranchServer, collect_less_often
@@ -150,7 +151,7 @@ def claim_database(url: str, *, unsafe: bool = False) -> RedisAddress:
         address = parse_redis_url(url)
     except ValueError as exc:
         raise RunError(str(exc), exit_status=2) from None
-    asyncio.run(_claim(address, unsafe))
+    event_loop.run(_claim(address, unsafe))
     return address
 
 
@@ -464,7 +465,7 @@ def _child(
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.read(gate, 1)  # end of file once the parent has forked every branch
         os.close(gate)
-        asyncio.run(_serve(config, status_fd))
+        event_loop.run(_serve(config, status_fd))
         code = 0
     except BaseException as exc:  # reported to the parent, then this process exits
         problem = _store_problem(exc)

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+from dbank import _event_loop as event_loop
 from dbank.client import BankClient, Session
 from dbank.ledger import InsufficientFunds, genesis_op
 from dbank.scenario._launch import (
@@ -137,12 +138,12 @@ def run_scenario(
         )
         keep = data_dir is not None or address is not None
         if in_process:
-            return asyncio.run(_run(InProcessBranches(configs), scenario, say, keep))
+            return event_loop.run(_run(InProcessBranches(configs), scenario, say, keep))
         branches = ForkedBranches.fork(configs)
         try:
             for branch_id, pid in branches.pids.items():
                 say(f"branch {branch_id}: pid {pid}, {branches.addresses[branch_id]}")
-            return asyncio.run(_run(branches, scenario, say, keep))
+            return event_loop.run(_run(branches, scenario, say, keep))
         finally:
             branches.kill()  # only what a second Ctrl-C cut short is left by now
 
