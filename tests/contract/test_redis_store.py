@@ -4,6 +4,7 @@ can lose writes, and reading addresses strictly. Real redis-server processes thr
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -42,6 +43,8 @@ from dbank.store import (
 from dbank.store._redis_keys import SCHEMA_VERSION, RedisKeys
 
 BRANCH = 1
+NOTICE_DEADLINE = 10.0
+"""Seconds for a commit notice to arrive (milliseconds, unless the machine is swamped)."""
 
 
 @pytest.fixture
@@ -93,6 +96,44 @@ async def test_a_commit_decided_on_a_state_another_process_changed_writes_nothin
     await second.commit(_commit(state, _open(2, "b"), key=("b", "r1")))
     assert await second.catch_up() == []
     assert (await first.load()).state.version_vector() == VersionVector({BRANCH: 2})
+
+
+async def test_a_process_is_told_of_the_others_commits(
+    two: tuple[RedisStore, RedisStore],
+) -> None:
+    first, second = two
+    base = (await first.load()).state
+    await second.load()
+    notices = second.commit_notices()
+    await anext(notices)  # subscribed: every commit from now on is told
+    try:
+        await first.commit(_commit(base, _open(1, "a"), key=("a", "r1")))
+        await asyncio.wait_for(anext(notices), NOTICE_DEADLINE)
+        assert await second.catch_up() == [_open(1, "a")]
+    finally:
+        await notices.aclose()
+
+
+async def test_a_lost_subscription_is_made_again_and_told(
+    two: tuple[RedisStore, RedisStore],
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first, second = two
+    base = (await first.load()).state
+    await second.load()
+    notices = second.commit_notices()
+    await anext(notices)
+    try:
+        # Cut the subscriber off; the commit's notice is published to no one.
+        assert redis_server.client().client_kill_filter(_type="pubsub") >= 1
+        await first.commit(_commit(base, _open(1, "a"), key=("a", "r1")))
+        # Subscribing again is told like a commit, so that what was missed is taken in.
+        await asyncio.wait_for(anext(notices), NOTICE_DEADLINE)
+        assert "commit notices from redis lost" in caplog.text
+        assert await second.catch_up() == [_open(1, "a")]
+    finally:
+        await notices.aclose()
 
 
 async def test_an_outcome_another_process_stored_refuses_the_commit(

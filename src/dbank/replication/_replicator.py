@@ -10,7 +10,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 import grpc
@@ -50,9 +50,6 @@ CATCH_UP_EVERY = 0.5
 """While some peer streams nothing to this branch, how often it fetches what it lacks from
 the others: a stream that breaks usually comes back sooner."""
 CATCH_UP_WAIT = 5.0
-TAKE_IN_EVERY = 0.05
-"""How often a process whose store other processes of its branch share takes in their
-commits: its links send them, and its reads show them, this much later at most."""
 
 
 class Replicator:
@@ -64,13 +61,14 @@ class Replicator:
         on_links_changed: Callable[[], None] = lambda: None,
         trace: BranchTrace | None = None,
         *,
-        shared_store: bool = False,
+        commit_notices: Callable[[], AsyncIterator[None]] | None = None,
     ) -> None:
-        """``shared_store``: other processes may serve the same branch from the same
-        store, so this replica takes in their commits (``Writer.refresh``) before pulling
-        from peers, and every ``TAKE_IN_EVERY`` once attached."""
+        """``commit_notices``: given when other processes may serve the same branch from
+        the same store (``RedisStore.commit_notices``). This replica then takes in their
+        commits (``Writer.refresh``) whenever the store tells of one, once attached, and
+        before it pulls from peers."""
         self._branch = branch
-        self._shared_store = shared_store
+        self._commit_notices = commit_notices
         self._peers = {
             peer_id: Peer.connect(peer_id, address)
             for peer_id, address in sorted(branch.config.peers.items())
@@ -90,8 +88,9 @@ class Replicator:
         if self._branch.network is self:
             return
         self._branch.network = self
-        if self._shared_store:
-            self._tasks.append(asyncio.create_task(self._take_in_commits(), name="take-in"))
+        if self._commit_notices is not None:
+            notices = self._commit_notices()
+            self._tasks.append(asyncio.create_task(self._take_in_commits(notices), name="take-in"))
 
     async def start(self) -> None:
         """Attach to the branch and open the links. Until the peers have said how much of
@@ -134,13 +133,11 @@ class Replicator:
         finally:
             self._branch.writer.resume_origination()
 
-    async def _take_in_commits(self) -> None:
-        """Take in, every ``TAKE_IN_EVERY``, the ops other processes serving this branch
-        committed to the shared store, so that the links send them too and reads show them.
-        A timer, because the store tells no one of a commit (a notification from the store
-        would do better)."""
-        while True:
-            await asyncio.sleep(TAKE_IN_EVERY)
+    async def _take_in_commits(self, notices: AsyncIterator[None]) -> None:
+        """Take in the ops other processes serving this branch committed to the shared
+        store whenever it tells of them, so that the links send them too and reads show
+        them."""
+        async for _ in notices:
             try:
                 await self._branch.writer.refresh()
             except DbankError as exc:
@@ -216,7 +213,7 @@ class Replicator:
         return sorted(missing)
 
     async def pull(self, wanted: VersionVector, within: float) -> None:
-        if self._shared_store:
+        if self._commit_notices is not None:
             # Another process of this branch may have committed what the caller saw: the
             # store has it at once, the peers only once some link has carried it.
             with contextlib.suppress(DbankError):

@@ -81,7 +81,7 @@ class BranchServer:
             branch,
             on_links_changed=lambda: _report_links(health_servicer, replicator),
             trace=trace,
-            shared_store=store is not None,
+            commit_notices=None if store is None else store.commit_notices,
         )
         standby = store is not None and bool(config.peers) and store.lease.token is None
         try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import redis.asyncio
 
@@ -51,6 +51,7 @@ from dbank.store._redis_keys import (
     split_branch_field,
 )
 from dbank.store._redis_lease import RedisLease
+from dbank.store._redis_notices import commit_notices
 from dbank.store._redis_safety import durability_problems
 from dbank.store._redis_url import RedisAddress, parse_redis_url
 
@@ -182,6 +183,11 @@ class RedisStore:
         self._vector = stored
         return ops
 
+    def commit_notices(self) -> AsyncIterator[None]:
+        """Yields at once, then whenever other processes serving this branch have
+        committed ops since (``_redis_notices``): each time, ``catch_up`` has them."""
+        return commit_notices(self._client, self._keys.commits, self.lease.holder)
+
     async def get_outcomes(self, keys: Sequence[IdempotencyKey]) -> dict[IdempotencyKey, Outcome]:
         if not keys:
             return {}
@@ -247,7 +253,12 @@ class RedisStore:
         ]
         token = self.lease.token
         last_hlc = max((op.hlc for op in commit.ops), default=0)
-        args: list[str | int | bytes] = ["" if token is None else token, last_hlc]
+        args: list[str | int | bytes] = [
+            "" if token is None else token,
+            last_hlc,
+            keys.commits,
+            self.lease.holder,
+        ]
         args += [len(self._vector), *(p for item in self._vector.items() for p in item)]
         args.append(len(commit.ops))
         for op in commit.ops:

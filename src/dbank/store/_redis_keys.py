@@ -19,6 +19,7 @@ key                    type    holds
                                ``(hlc, origin, seq)`` as fixed-width text (all scores 0)
 ``lease``              string  ``HOLDER:TOKEN`` of the process running replication (PX)
 ``fence``              string  the last fencing token handed out (only grows)
+``commits``            channel not a key: each commit of ops publishes its process's name
 =====================  ======  ===========================================================
 """
 
@@ -79,6 +80,11 @@ class RedisKeys:
     @property
     def fence(self) -> str:
         return self.prefix + "fence"
+
+    @property
+    def commits(self) -> str:
+        """The pub/sub channel of the branch's commits (``_redis_notices``)."""
+        return self.prefix + "commits"
 
     def ops(self, origin: int) -> str:
         return f"{self.prefix}ops:{origin}"

@@ -8,8 +8,10 @@
 -- KEYS: 1 meta, 2 accounts, 3 rights, 4 applied, 5 outcomes, 6 fence, 7 postings,
 --   8 credits, then per op its ops list followed by the history set of each account whose
 --   history holds it.
--- ARGV: fencing token ("" when this process holds no lease), largest HLC of the ops, then
---   sections, each a count followed by its items:
+-- ARGV: fencing token ("" when this process holds no lease), largest HLC of the ops, the
+--   branch's commit channel and this process's name (published there when the commit
+--   holds ops, for the other processes serving the branch), then sections, each a count
+--   followed by its items:
 --   base vector (origin, seq): the vector the commit was computed from; must equal applied
 --   ops (seq, data, number of accounts, history member)
 --   new accounts (id, data); rights (field, amount); net credits (field, amount);
@@ -34,6 +36,8 @@ end
 
 local token = arg()
 local last_hlc = arg()
+local channel = arg()
+local committer = arg()
 
 -- Checks -------------------------------------------------------------------------------
 
@@ -147,5 +151,6 @@ if #ops > 0 then
   if #last_hlc > #old or (#last_hlc == #old and last_hlc > old) then
     redis.call('HSET', KEYS[1], 'last_hlc', last_hlc)
   end
+  redis.call('PUBLISH', channel, committer)
 end
 return 'OK'
