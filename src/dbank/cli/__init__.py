@@ -1,0 +1,25 @@
+"""The ``dbank`` command: run a branch, and a customer's commands against one.
+
+Exit status: 0 on success, 1 when the bank refuses or fails a request (the reason is
+printed), 2 for a mistake in the command line itself.
+"""
+
+from __future__ import annotations
+
+import click
+
+from dbank.cli._account import account
+from dbank.cli._branch import branch, cluster
+from dbank.cli._run import run
+
+__all__ = ["main"]
+
+
+@click.group()
+@click.version_option(package_name="dbank")
+def main() -> None:
+    """dbank: a distributed bank over gRPC."""
+
+
+for command in (branch, cluster, run, account):
+    main.add_command(command)

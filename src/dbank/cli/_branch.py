@@ -1,0 +1,160 @@
+"""``dbank branch`` and ``dbank cluster``: serving branches."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from dbank.branch import BranchConfig, ConfigError, check_address, load_bank_file, parse_peers
+from dbank.cli._common import run_request, store_options
+from dbank.store import RedisAddress, StoreUnusable, UnsafeSettings
+
+
+class _StoreRefused(click.ClickException):
+    """The branch's store cannot be used as configured: a mistake in the setup."""
+
+    exit_code = 2
+
+
+@click.command()
+@click.option(
+    "--id", "branch_id", type=click.IntRange(min=1), required=True, help="This branch's id."
+)
+@click.option("--listen", help="HOST:PORT to serve on (port 0: any free port).")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory of the branch's SQLite file (created if missing).",
+)
+@click.option("--peers", help="The other branches: ID=HOST:PORT,ID=HOST:PORT.")
+@store_options(
+    "Keep the state in this Redis instead of a SQLite file under --data. Several processes"
+    " may serve one branch from one Redis; the one holding its replication lease runs the"
+    " links to the other branches."
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The bank's TOML file naming every branch; flags given override it.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+def branch(
+    branch_id: int,
+    listen: str | None,
+    data_dir: Path | None,
+    peers: str | None,
+    store: RedisAddress | None,
+    unsafe_redis: bool,
+    config_path: Path | None,
+    verbose: bool,
+) -> None:
+    """Run one branch until SIGINT or SIGTERM.
+
+    Prints "branch ID listening on HOST:PORT" once it serves requests. A store that cannot
+    be used (Redis unreachable, or with settings that can lose writes) exits with status 2.
+    """
+    from dbank.server import BranchServer, serve_until_signalled
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = _branch_config(branch_id, listen, data_dir, peers, config_path, store, unsafe_redis)
+
+    def ready(server: BranchServer) -> None:
+        click.echo(f"branch {branch_id} listening on {server.address}")
+        sys.stdout.flush()
+
+    async def serve() -> None:
+        try:
+            await serve_until_signalled(config, on_ready=ready)
+        except UnsafeSettings as exc:
+            raise _StoreRefused(f"{exc.message}; --unsafe-redis runs it anyway") from None
+        except StoreUnusable as exc:
+            raise _StoreRefused(exc.message) from None
+
+    run_request(serve)
+
+
+def _branch_config(
+    branch_id: int,
+    listen: str | None,
+    data_dir: Path | None,
+    peers: str | None,
+    config_path: Path | None,
+    store: RedisAddress | None,
+    unsafe_redis: bool,
+) -> BranchConfig:
+    """Flags over the bank file; every problem is a usage error (exit status 2)."""
+    try:
+        config = (
+            load_bank_file(config_path, branch_id)
+            if config_path is not None
+            else BranchConfig(branch_id, listen="127.0.0.1:0")
+        )
+        if listen is not None:
+            config = dataclasses.replace(config, listen=check_address(listen, where="--listen"))
+        if data_dir is not None:
+            config = dataclasses.replace(config, data_dir=data_dir)
+        if peers is not None:
+            config = dataclasses.replace(config, peers=parse_peers(peers))
+        if store is not None:
+            config = dataclasses.replace(config, store=store)
+        if unsafe_redis:
+            config = dataclasses.replace(config, unsafe_redis=True)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    if config.data_dir is None and config.store is None:
+        raise click.UsageError("give --data DIR or --store URL (or either in --config)")
+    if branch_id in config.peers:
+        raise click.UsageError(f"branch {branch_id} cannot be its own peer")
+    return config
+
+
+@click.command()
+@click.option(
+    "--branches",
+    "count",
+    type=click.IntRange(1, 64),
+    default=3,
+    show_default=True,
+    help="How many branches.",
+)
+@click.option(
+    "--base-port",
+    type=click.IntRange(1, 65000),
+    default=7000,
+    show_default=True,
+    help="Branch N listens on 127.0.0.1:BASE_PORT+N.",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("dbank-data"),
+    show_default=True,
+    help="Each branch keeps its SQLite file in DATA/branch-N.",
+)
+@store_options("Keep every branch's state in this Redis (each under its own keys) instead.")
+def cluster(
+    count: int,
+    base_port: int,
+    data_dir: Path,
+    store: RedisAddress | None,
+    unsafe_redis: bool,
+) -> None:
+    """Run a bank of local branch processes for development, until Ctrl-C.
+
+    With --store, every branch keeps its state in that one Redis, each under its own keys.
+    """
+    from dbank.cluster import StoreChoice, run_cluster
+
+    addresses = {i: f"127.0.0.1:{base_port + i}" for i in range(1, count + 1)}
+    choice = StoreChoice(data_dir, store, unsafe_redis)
+    sys.exit(run_cluster(addresses, choice, echo=click.echo))
