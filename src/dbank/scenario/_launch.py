@@ -56,9 +56,14 @@ from dbank.branch import BranchConfig
 from dbank.ledger import Op
 from dbank.server import BranchServer, collect_less_often
 from dbank.server._branch_server import REPLICATION_SERVICE
-from dbank.store import RedisAddress, StoreUnusable, UnsafeSettings, parse_redis_url
-from dbank.store._redis_client import connect
-from dbank.store._redis_safety import durability_problems
+from dbank.store import (
+    RedisAddress,
+    StoreUnusable,
+    UnsafeSettings,
+    connect_redis,
+    durability_problems,
+    parse_redis_url,
+)
 
 __all__ = [
     "ForkedBranches",
@@ -156,7 +161,7 @@ def claim_database(url: str, *, unsafe: bool = False) -> RedisAddress:
 
 
 async def _claim(address: RedisAddress, unsafe: bool) -> None:
-    client = connect(address)
+    client = connect_redis(address)
     flush = f"redis-cli -h {address.host} -p {address.port} -n {address.db} FLUSHDB"
     emptied = f"give an empty database, or empty this one ({flush})"
     try:

@@ -4,7 +4,9 @@ from dbank.store._base import Commit, Snapshot, Store
 from dbank.store._errors import LeaseLost, StoreConflict, StoreUnusable, UnsafeSettings
 from dbank.store._memory import MemoryStore
 from dbank.store._redis import RedisStore
+from dbank.store._redis_client import connect as connect_redis
 from dbank.store._redis_lease import RedisLease
+from dbank.store._redis_safety import durability_problems
 from dbank.store._redis_url import RedisAddress, parse_redis_url
 from dbank.store._sqlite import SqliteStore
 
@@ -21,5 +23,7 @@ __all__ = [
     "StoreConflict",
     "StoreUnusable",
     "UnsafeSettings",
+    "connect_redis",
+    "durability_problems",
     "parse_redis_url",
 ]
