@@ -71,7 +71,7 @@ REPORT_WIDTH = 130
 READY_TIMEOUT = 30.0
 RPC_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
-BARE_READY = re.compile(r"bare listening on (\S+)")
+BASELINE_READY = re.compile(r"baseline listening on (\S+)")
 FLOOR_TABLE = "floor"
 BRANCH_READY = re.compile(r"branch 1 listening on (\S+)")
 
@@ -129,7 +129,7 @@ class _GroupCommitBank(bank_pb2_grpc.BankServicer):
         self._db.execute("COMMIT")
 
 
-async def _serve_bare(floor_dir: Path | None) -> None:
+async def _serve_baseline(floor_dir: Path | None) -> None:
     """Serve the no-op Bank (or, given ``floor_dir``, the group-commit one with its file
     there) on a free loopback port until SIGTERM or SIGINT."""
     stop = asyncio.Event()
@@ -142,7 +142,7 @@ async def _serve_bare(floor_dir: Path | None) -> None:
     bank_pb2_grpc.add_BankServicer_to_server(servicer, server)  # type: ignore[abstract]
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    print(f"bare listening on 127.0.0.1:{port}", flush=True)
+    print(f"baseline listening on 127.0.0.1:{port}", flush=True)
     await stop.wait()
     await server.stop(grace=1.0)
 
@@ -353,7 +353,7 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def bench_bare(
+def bench_baseline(
     children: Children,
     args: argparse.Namespace,
     progress: Console,
@@ -363,7 +363,7 @@ def bench_bare(
     serve = ["--serve-bare"] if floor_dir is None else ["--serve-floor", str(floor_dir)]
     name = "bare server" if floor_dir is None else "group-commit floor"
     proc = children.spawn([str(SCRIPT), *serve])
-    target = await_ready(proc, BARE_READY, name)
+    target = await_ready(proc, BASELINE_READY, name)
     progress.print(f"[dim]{name} at {target}: levels {args.levels} ...[/dim]")
     results = run_levels(children, [proc], target, args)
     stop(proc)
@@ -562,8 +562,8 @@ def orchestrate(args: argparse.Namespace) -> int:
     ):
         cond = conditions(args, Path(tmp))
         print_conditions(console, cond)
-        bare = bench_bare(children, args, progress)
-        floor = bench_bare(children, args, progress, floor_dir=Path(tmp))
+        bare = bench_baseline(children, args, progress)
+        floor = bench_baseline(children, args, progress, floor_dir=Path(tmp))
         store = ["--data", str(Path(tmp) / "branch-1")]
         dbank, check = bench_dbank(children, store, args, progress)
     console.print(results_table(bare, dbank))
@@ -594,7 +594,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     """Run as the orchestrator, or as one of its children."""
     if args.serve_bare or args.serve_floor is not None:
-        event_loop.run(_serve_bare(args.serve_floor))  # a branch's loop: only the handler differs
+        # On a branch's own event loop: only the handler differs from a branch.
+        event_loop.run(_serve_baseline(args.serve_floor))
         return 0
     if args.load is not None:
         result = asyncio.run(

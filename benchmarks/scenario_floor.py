@@ -1,7 +1,10 @@
 """The floor under ``dbank run``: a scenario's messages on bare gRPC processes doing no work.
 
-``python benchmarks/scenario_floor.py INPUT.json`` does what ``dbank run INPUT.json`` does
-on the wire, and nothing else:
+``python benchmarks/scenario_floor.py PLAN.json`` does what ``dbank run`` does on the wire
+for a scenario file, and nothing else. ``PLAN.json`` is the file as dbank reads it, any
+variant: ``{"branches": [ids], "events": [[branch, interface], ...]}``, in input order
+(``scenario_run.py`` writes it with ``dbank.scenario.load_scenario``, so that this script
+imports no dbank code and pays only for gRPC):
 
 1. one process per branch, forked from this one after it has imported grpc (as ``dbank
    run`` forks its branches), each a ``grpc.aio`` server on a free loopback port on the
@@ -28,7 +31,6 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -41,10 +43,6 @@ OP_BYTES = 300
 
 def _same(message: bytes) -> bytes:
     return message
-
-
-def _method(channel: grpc.aio.Channel, name: str) -> Callable[..., object]:
-    return channel.unary_unary(f"/{SERVICE}/{name}", _same, _same)
 
 
 async def _branch(me: int, ports: list[int], ready_fd: int) -> None:
@@ -93,21 +91,14 @@ async def _play(ports: dict[int, int], events: list[tuple[int, str]]) -> None:
     try:
         for branch, interface in events:
             name = "Query" if interface == "query" else "Write"
-            await _method(channels[branch], name)(b"event")
+            await channels[branch].unary_unary(f"/{SERVICE}/{name}", _same, _same)(b"event")
     finally:
         await asyncio.gather(*(channel.close() for channel in channels.values()))
 
 
-def _scenario(path: Path) -> tuple[list[int], list[tuple[int, str]]]:
-    entries = json.loads(path.read_text())
-    branches = sorted(entry["id"] for entry in entries if entry["type"] == "branch")
-    events = [
-        (event.get("branch", customer["id"]), event["interface"])
-        for customer in entries
-        if customer["type"] == "customer"
-        for event in customer["events"]
-    ]
-    return branches, events
+def _plan(path: Path) -> tuple[list[int], list[tuple[int, str]]]:
+    plan = json.loads(path.read_text())
+    return plan["branches"], [(branch, interface) for branch, interface in plan["events"]]
 
 
 def _free_ports(count: int) -> list[int]:
@@ -123,7 +114,7 @@ def _free_ports(count: int) -> list[int]:
 
 def main() -> None:
     began = time.perf_counter()
-    branches, events = _scenario(Path(sys.argv[1]))
+    branches, events = _plan(Path(sys.argv[1]))
     ports = _free_ports(len(branches))
     ready_read, ready_write = os.pipe()
     pids = []

@@ -12,7 +12,7 @@ figures to compare across machines and days:
 
 * ``python -c "import dbank.server"``: the interpreter and the imports that every ``dbank
   run`` pays before it does anything;
-* the floor, ``benchmarks/scenario_floor.py INPUT``: the same file's connections and
+* the floor, ``benchmarks/scenario_floor.py``: the same file's connections and
   messages (one process per branch, the full mesh of streams, every write sent to every
   other branch and acknowledged) on bare ``grpc.aio`` processes that do no work. What
   ``dbank run`` takes beyond it is dbank's; the floor itself is what this machine's gRPC
@@ -40,6 +40,7 @@ from dbank.scenario import build_output, load_scenario, run_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_INPUT = ROOT / "tests" / "conformance" / "cases" / "p1-fall2023-50" / "input.json"
+FLOOR_SCRIPT = Path(__file__).with_name("scenario_floor.py")
 MODES = {"processes": (), "in-process": ("--in-process",)}
 
 
@@ -55,14 +56,23 @@ def baseline(repeat: int) -> list[float]:
 
 
 def floor(path: Path, repeat: int, timeout: float) -> list[float]:
-    command = [sys.executable, str(Path(__file__).with_name("scenario_floor.py")), str(path)]
+    """``scenario_floor.py`` on the file's branches and events as dbank reads them."""
+    scenario = load_scenario(path)
+    plan = {
+        "branches": list(scenario.branches),
+        "events": [[event.branch, event.interface.value] for event in scenario.events],
+    }
     times = []
-    for _ in range(repeat):
-        seconds, done = timed(command, timeout)
-        if done.returncode != 0:
-            raise SystemExit(f"{path} (floor) failed: {done.stderr.strip()}")
-        times.append(seconds)
-        print(f"  floor: {seconds:.2f} s ({done.stdout.strip()})", flush=True)
+    with tempfile.TemporaryDirectory(prefix="dbank-floor-") as tmp:
+        plan_path = Path(tmp) / "plan.json"
+        plan_path.write_text(json.dumps(plan))
+        command = [sys.executable, str(FLOOR_SCRIPT), str(plan_path)]
+        for _ in range(repeat):
+            seconds, done = timed(command, timeout)
+            if done.returncode != 0:
+                raise SystemExit(f"{path} (floor) failed: {done.stderr.strip()}")
+            times.append(seconds)
+            print(f"  floor: {seconds:.2f} s ({done.stdout.strip()})", flush=True)
     return times
 
 

@@ -33,6 +33,7 @@ async def commit_notices(client: redis.asyncio.Redis, channel: str, me: str) -> 
     until the caller stops iterating; a lost subscription is made again, with backoff,
     and announced by another yield."""
     backoff = FIRST_BACKOFF
+    own = me.encode()  # messages come undecoded
     while True:
         subscription = client.pubsub()
         try:
@@ -43,27 +44,23 @@ async def commit_notices(client: redis.asyncio.Redis, channel: str, me: str) -> 
             backoff = FIRST_BACKOFF
             yield
             while True:
-                if await _others_committed(subscription, me):
+                if await _others_committed(subscription, own):
                     yield
         except (redis.exceptions.RedisError, OSError) as exc:
             log.warning("commit notices from redis lost: %s; subscribing again", exc)
         finally:
             await subscription.aclose()  # type: ignore[no-untyped-call]  # unannotated upstream
-        await _pause(backoff)
+        # Jittered, so that the processes of a branch do not all resubscribe in step.
+        await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
         backoff = min(backoff * 2, MAX_BACKOFF)
 
 
-async def _others_committed(subscription: redis.asyncio.client.PubSub, me: str) -> bool:
+async def _others_committed(subscription: redis.asyncio.client.PubSub, own: bytes) -> bool:
     """Wait for a message; True if it, or any message already waiting behind it, names
     another process."""
     others = False
     message = await subscription.get_message(ignore_subscribe_messages=True, timeout=None)
     while message is not None:
-        others = others or message["data"] != me.encode()
+        others = others or message["data"] != own
         message = await subscription.get_message(ignore_subscribe_messages=True, timeout=0)
     return others
-
-
-async def _pause(backoff: float) -> None:
-    # Jittered, so that the processes of a branch do not all resubscribe in step.
-    await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
