@@ -150,16 +150,44 @@ async def _serve_baseline(floor_dir: Path | None) -> None:
 # Load generator (child process) --------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Usage:
+    """CPU time used so far: by the whole machine (busy, and busy plus idle, over all its
+    CPUs), by this load generator, and by the servers under load (all their threads)."""
+
+    machine_busy: float
+    machine_total: float
+    load: float
+    servers: float
+
+    @classmethod
+    def now(cls, server_pids: Sequence[int]) -> _Usage:
+        # The first line of /proc/stat: user nice system idle iowait irq softirq steal, in ticks.
+        ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        idle = ticks[3] + ticks[4]
+        hz = os.sysconf("SC_CLK_TCK")
+        return cls(
+            machine_busy=(sum(ticks) - idle) / hz,
+            machine_total=sum(ticks) / hz,
+            load=time.process_time(),
+            servers=sum(_cpu_seconds(pid) for pid in server_pids),
+        )
+
+
 @dataclass(slots=True)
 class _Tally:
     """What the workers of one load run observed."""
 
     measure_from: float
     end: float
+    server_pids: Sequence[int] = ()
     latencies: list[float] = field(default_factory=list)
     acked: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    errors_measured: int = 0
     last_done: float = 0.0
+    measured_from: _Usage | None = None
+    """CPU use when the first measured call started (the warm-up over)."""
 
 
 async def _worker(
@@ -168,6 +196,9 @@ async def _worker(
     """Deposit 1 minor unit at a time, round-robin over ``accounts``, until ``tally.end``."""
     n = index
     while (start := time.perf_counter()) < tally.end:
+        measured = start >= tally.measure_from
+        if measured and tally.measured_from is None:
+            tally.measured_from = _Usage.now(tally.server_pids)
         account_id = accounts[n % len(accounts)]
         n += 1
         request = pb.DepositRequest(account_id=account_id, amount=1, request_id=str(uuid.uuid4()))
@@ -175,10 +206,11 @@ async def _worker(
             await stub.Deposit(request, timeout=RPC_TIMEOUT)
         except grpc.aio.AioRpcError as exc:
             tally.errors[exc.code().name] += 1
+            tally.errors_measured += measured
             continue
         done = time.perf_counter()
         tally.acked[account_id] += 1
-        if start >= tally.measure_from:
+        if measured:
             tally.latencies.append(done - start)
             tally.last_done = max(tally.last_done, done)
 
@@ -191,9 +223,25 @@ def _percentile_ms(sorted_seconds: Sequence[float], q: float) -> float:
     return sorted_seconds[rank - 1] * 1000.0
 
 
-def _summary(tally: _Tally, concurrency: int) -> dict[str, Any]:
+def _cpu_per_request(tally: _Tally, until: _Usage) -> dict[str, float]:
+    """CPU time per request answered in the measured window: the servers' and the load
+    generator's (microseconds), and how busy the machine was (0 to 1)."""
+    since = tally.measured_from
+    answered = len(tally.latencies) + tally.errors_measured
+    if since is None or answered == 0:
+        return {"server_us": math.nan, "load_us": math.nan, "machine_busy": math.nan}
+    total = until.machine_total - since.machine_total
+    return {
+        "server_us": (until.servers - since.servers) / answered * 1e6,
+        "load_us": (until.load - since.load) / answered * 1e6,
+        "machine_busy": (until.machine_busy - since.machine_busy) / total if total else math.nan,
+    }
+
+
+def _summary(tally: _Tally, concurrency: int, until: _Usage) -> dict[str, Any]:
     latencies = sorted(tally.latencies)
     window = max(tally.last_done, tally.end) - tally.measure_from
+    cpu = _cpu_per_request(tally, until)
     return {
         "concurrency": concurrency,
         "deposits": len(latencies),
@@ -204,14 +252,24 @@ def _summary(tally: _Tally, concurrency: int) -> dict[str, Any]:
         "errors": sum(tally.errors.values()),
         "error_codes": dict(tally.errors),
         "acked": dict(tally.acked),
+        "server_cpu_us": cpu["server_us"],
+        "load_cpu_us": cpu["load_us"],
+        "machine_busy": cpu["machine_busy"],
     }
 
 
 async def _load(
-    target: str, concurrency: int, duration: float, warmup: float, accounts: Sequence[str]
+    target: str,
+    concurrency: int,
+    duration: float,
+    warmup: float,
+    accounts: Sequence[str],
+    server_pids: Sequence[int] = (),
 ) -> dict[str, Any]:
     """Drive ``concurrency`` deposit loops over one channel per target (``target`` may name
-    several, comma-separated: the loops take turns among them); warm-up is not measured."""
+    several, comma-separated: the loops take turns among them); warm-up is not measured.
+    The CPU time of the processes ``server_pids``, of this one and of the whole machine is
+    read at both ends of the measured window."""
     async with contextlib.AsyncExitStack() as channels:
         stubs = []
         for address in target.split(","):
@@ -219,10 +277,11 @@ async def _load(
             await asyncio.wait_for(channel.channel_ready(), READY_TIMEOUT)
             stubs.append(bank_pb2_grpc.BankStub(channel))
         now = time.perf_counter()
-        tally = _Tally(measure_from=now + warmup, end=now + warmup + duration)
+        tally = _Tally(now + warmup, now + warmup + duration, server_pids)
         workers = [_worker(stubs[i % len(stubs)], i, accounts, tally) for i in range(concurrency)]
         await asyncio.gather(*workers)
-    return _summary(tally, concurrency)
+        until = _Usage.now(server_pids)
+    return _summary(tally, concurrency, until)
 
 
 # Child processes -----------------------------------------------------------------------
@@ -289,14 +348,21 @@ def await_ready(proc: subprocess.Popen[bytes], pattern: re.Pattern[str], name: s
 
 
 def run_load(
-    children: Children, target: str, concurrency: int, args: argparse.Namespace
+    children: Children,
+    target: str,
+    concurrency: int,
+    args: argparse.Namespace,
+    server_pids: Sequence[int] = (),
 ) -> dict[str, Any]:
-    """Run one load-generator process to completion; its JSON result."""
+    """Run one load-generator process to completion; its JSON result. ``server_pids``: the
+    processes serving ``target``, whose CPU time it reports."""
     proc = children.spawn(
         [
             str(SCRIPT),
             "--load",
             target,
+            "--server-pids",
+            ",".join(str(pid) for pid in server_pids),
             "--concurrency",
             str(concurrency),
             "--duration",
@@ -328,18 +394,13 @@ def run_levels(
     """One load run per concurrency level against ``target`` (served by the processes
     ``servers``); every server must survive every run.
 
-    Each result also gets ``server_cpu_us``: the CPU time the servers (all their threads)
-    used during the run, per request answered. On a machine the load generator shares, it
-    says more than the rate: every microsecond the servers spend is one the load generator
-    cannot, so the rate ratio follows the CPU per request."""
+    Each result also says where the CPU went in its measured window (``_cpu_per_request``):
+    on a machine the load generator shares, that says more than the rate, because every
+    microsecond the servers spend is one the load generator cannot (``cpu_table``)."""
     results = []
+    pids = [server.pid for server in servers]
     for level in args.levels:
-        before = sum(_cpu_seconds(server.pid) for server in servers)
-        result = run_load(children, target, level, args)
-        used = sum(_cpu_seconds(server.pid) for server in servers) - before
-        answered = sum(result["acked"].values()) + result["errors"]
-        result["server_cpu_us"] = used / max(answered, 1) * 1e6
-        results.append(result)
+        results.append(run_load(children, target, level, args, pids))
         for server in servers:
             if server.poll() is not None:
                 raise RuntimeError(f"a server of {target} exited ({server.returncode}) under load")
@@ -512,6 +573,38 @@ def results_table(
     return table
 
 
+def cpu_table(runs: dict[str, Sequence[dict[str, Any]]]) -> Table:
+    """Per level and server: the CPU time per deposit of the server and of the load
+    generator, and how busy the machine was. For every server after the first (the bare
+    baseline), the bound on its rate ratio to the first: the ratio the two would have if
+    both kept every CPU busy, the first's CPU per deposit (server and load generator)
+    divided by this one's. On a saturated machine no server that spends as much as this
+    one does can reach a higher ratio."""
+    table = Table(
+        title="Where the CPU goes (us per deposit in the measured window; busy: share of"
+        " all CPUs; bound: the rate ratio to the first if both kept every CPU busy)"
+    )
+    for column in ("conc", "server", "rate/s", "server us", "load us", "total us", "busy"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("bound", justify="right", no_wrap=True)
+    for level in zip(*runs.values(), strict=True):
+        base_cost = level[0]["server_cpu_us"] + level[0]["load_cpu_us"]
+        for index, (name, result) in enumerate(zip(runs, level, strict=True)):
+            cost = result["server_cpu_us"] + result["load_cpu_us"]
+            table.add_row(
+                str(result["concurrency"]) if index == 0 else "",
+                name,
+                _fmt(result["rate"], 0),
+                _fmt(result["server_cpu_us"], 0),
+                _fmt(result["load_cpu_us"], 0),
+                _fmt(cost, 0),
+                f"{result['machine_busy']:.0%}",
+                "" if index == 0 else _fmt(base_cost / cost, 2),
+                end_section=index == len(level) - 1,
+            )
+    return table
+
+
 def print_check(console: Console, check: dict[str, Any]) -> None:
     verdict = "[green]OK[/green]" if check["ok"] else "[red]FAILED[/red]"
     console.print(
@@ -533,6 +626,10 @@ def _levels(text: str) -> list[int]:
     return levels
 
 
+def _pids(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part]
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument("--levels", type=_levels, default=[1, 16, 64], help="e.g. 1,16,64")
@@ -544,6 +641,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     child.add_argument("--serve-floor", type=Path, metavar="DIR", help=argparse.SUPPRESS)
     child.add_argument("--load", metavar="TARGET", help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--server-pids", type=_pids, default=[], help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -575,6 +673,7 @@ def orchestrate(args: argparse.Namespace) -> int:
             title="The durable floor: one row per deposit, group-committed and fsynced",
         )
     )
+    console.print(cpu_table({"bare": bare, "floor": floor, "dbank": dbank}))
     print_check(console, check)
     if args.json is not None:
         report = {"conditions": cond, "bare": bare, "floor": floor, "dbank": dbank, "check": check}
@@ -599,7 +698,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.load is not None:
         result = asyncio.run(
-            _load(args.load, args.concurrency, args.duration, args.warmup, ACCOUNTS)
+            _load(
+                args.load, args.concurrency, args.duration, args.warmup, ACCOUNTS, args.server_pids
+            )
         )
         print(json.dumps(result), flush=True)
         return 0
