@@ -1,6 +1,13 @@
 """The gRPC face of a branch: servicers, conversion, error mapping, the server."""
 
+from dbank.server._bank_servicer import BankServicer
 from dbank.server._branch_server import BranchServer, serve_until_signalled
 from dbank.server._heap import collect_less_often, settle_heap
 
-__all__ = ["BranchServer", "collect_less_often", "serve_until_signalled", "settle_heap"]
+__all__ = [
+    "BankServicer",
+    "BranchServer",
+    "collect_less_often",
+    "serve_until_signalled",
+    "settle_heap",
+]
