@@ -598,7 +598,7 @@ def cpu_table(runs: dict[str, Sequence[dict[str, Any]]]) -> Table:
                 _fmt(result["server_cpu_us"], 0),
                 _fmt(result["load_cpu_us"], 0),
                 _fmt(cost, 0),
-                f"{result['machine_busy']:.0%}",
+                _fmt(result["machine_busy"] * 100, 0) + "%",
                 "" if index == 0 else _fmt(base_cost / cost, 2),
                 end_section=index == len(level) - 1,
             )
@@ -619,7 +619,7 @@ def print_check(console: Console, check: dict[str, Any]) -> None:
 # Entry points ----------------------------------------------------------------------------
 
 
-def _levels(text: str) -> list[int]:
+def parse_levels(text: str) -> list[int]:
     levels = [int(part) for part in text.split(",") if part.strip()]
     if not levels or min(levels) < 1:
         raise argparse.ArgumentTypeError("expected positive integers such as 1,16,64")
@@ -632,7 +632,7 @@ def _pids(text: str) -> list[int]:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
-    parser.add_argument("--levels", type=_levels, default=[1, 16, 64], help="e.g. 1,16,64")
+    parser.add_argument("--levels", type=parse_levels, default=[1, 16, 64], help="e.g. 1,16,64")
     parser.add_argument("--duration", type=float, default=3.0, help="seconds measured per level")
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds per level")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")

@@ -6,7 +6,7 @@ What it isolates: everything a branch does per deposit besides gRPC and the kern
 work, that is validation, idempotency, the escrow decision, the op and its log, the group
 commit and the reply. ``benchmarks/deposits.py`` measures the whole server; this says how
 much of it is dbank's own Python. The baseline, measured in the same run, is a servicer
-whose ``Deposit`` builds the same reply and does nothing else, called the same way.
+whose ``Deposit`` only builds a reply, called the same way (making the request included).
 
 Usage: ``python benchmarks/request_path.py [--callers 1,16,64] [--duration 2]``.
 """
@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from deposits import cpu_model
+from deposits import cpu_model, parse_levels
 from rich.console import Console
 from rich.table import Table
 
@@ -129,16 +129,9 @@ def report(console: Console, rows: Sequence[dict[str, float]]) -> None:
     console.print(table)
 
 
-def _levels(text: str) -> list[int]:
-    levels = [int(part) for part in text.split(",") if part.strip()]
-    if not levels or min(levels) < 1:
-        raise argparse.ArgumentTypeError("expected positive integers such as 1,16,64")
-    return levels
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
-    parser.add_argument("--callers", type=_levels, default=[1, 16, 64], help="e.g. 1,16,64")
+    parser.add_argument("--callers", type=parse_levels, default=[1, 16, 64], help="e.g. 1,16,64")
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per measurement")
     args = parser.parse_args(argv)
     console = Console(width=max(Console().width, REPORT_WIDTH))
