@@ -12,36 +12,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import random
 import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from _harness import machine_line
 
-from support.bank_workload import BankWorkload, converged
-from support.cluster import Cluster, running_cluster
-
+from dbank.check import BankWorkload, converged
 from dbank.client import BankClient, Session
+from dbank.hosting import ProxiedBank, proxied_bank
 
 PER_FAULT = 80
 """Acknowledged transfers between two fault steps."""
 
 
-async def faults(cluster: Cluster, rounds: int, rng: random.Random, w: BankWorkload) -> None:
+async def faults(bank: ProxiedBank, rounds: int, rng: random.Random, w: BankWorkload) -> None:
     loop = asyncio.get_running_loop()
     await w.after_transfers(PER_FAULT, within=60)
     for _ in range(rounds):
-        a, b = rng.sample(cluster.ids, 2)
+        a, b = rng.sample(bank.ids, 2)
         kind = rng.choice(["cut", "kill", "isolate"])
         if kind == "cut":
-            cluster.cut(a, b)
+            bank.cut(a, b)
         elif kind == "isolate":
-            cluster.isolate(a)
+            bank.isolate(a)
         else:
-            await loop.run_in_executor(None, cluster.branches[a].kill)
+            await loop.run_in_executor(None, bank.branches[a].kill)
         w.counts["faults"] += 1
         print(
             f"fault {w.counts['faults']}: {kind} {a}{f' {b}' if kind == 'cut' else ''};"
@@ -50,26 +47,24 @@ async def faults(cluster: Cluster, rounds: int, rng: random.Random, w: BankWorkl
         )
         await w.after_transfers(PER_FAULT, within=60)
         if kind == "kill":
-            await loop.run_in_executor(None, cluster.start, a)
-        cluster.heal()
+            await loop.run_in_executor(None, bank.start, a)
+        bank.heal()
         await w.after_transfers(PER_FAULT, within=60)
 
 
-async def check(cluster: Cluster, rounds: int, seed: int) -> int:
-    workload = BankWorkload(cluster, [f"jepsen-{k}" for k in range(8)], total=80_000)
+async def check(bank: ProxiedBank, rounds: int, seed: int) -> int:
+    workload = BankWorkload(bank, [f"jepsen-{k}" for k in range(8)], total=80_000)
     session = Session()
     await workload.setup(session)
     rng = random.Random(seed)
-    await workload.run(lambda w: faults(cluster, rounds, rng, w))
-    cluster.heal()
-    cluster.wait_connected()
-    async with BankClient(cluster.address(1), session=session) as one:
+    await workload.run(lambda w: faults(bank, rounds, rng, w))
+    bank.heal()
+    bank.wait_connected()
+    async with BankClient(bank.address(1), session=session) as one:
         await one.get_balances(account_ids=workload.accounts)
-    final = await converged(cluster, workload.accounts, session)
+    final = await converged(bank, workload.accounts, session)
     counts = workload.counts
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}"
-    )
+    print(machine_line())
     print("bank: 3 branches, SQLite (WAL, synchronous=FULL), links through TCP proxies")
     print(f"operations (transfers tried): {counts['transfers']}")
     print(f"acknowledged transfers:       {counts['acked']}")
@@ -89,9 +84,9 @@ def main() -> None:
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="dbank-jepsen-") as tmp,
-        running_cluster(Path(tmp)) as cluster,
+        proxied_bank(Path(tmp)) as bank,
     ):
-        code = asyncio.run(check(cluster, args.rounds, args.seed))
+        code = asyncio.run(check(bank, args.rounds, args.seed))
     sys.exit(code)
 
 

@@ -26,19 +26,16 @@ Afterwards the branch's balances are read back with ``GetBalances`` and compared
 number of acknowledged deposits: a benchmark that loses updates would be measuring a lie.
 
 Usage: ``python benchmarks/deposits.py [--levels 1,16,64] [--duration 3] [--json FILE]``.
-The script re-invokes itself for its children: ``--serve-bare`` (the baseline server) and
-``--load TARGET`` (the load generator, which prints one JSON line).
+The script re-invokes itself for the baseline servers (``--serve-bare``, ``--serve-floor``);
+the load generator is ``benchmarks/_harness.py`` run as a script.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import math
 import os
-import platform
 import re
 import select
 import signal
@@ -47,36 +44,37 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import grpc
+from _harness import (
+    READY_TIMEOUT,
+    REPORT_WIDTH,
+    bench_dbank,
+    conditions,
+    fmt,
+    load_parser,
+    print_check,
+    results_table,
+    run_levels,
+)
 from rich.console import Console
 from rich.table import Table
 
 from dbank import _event_loop as event_loop
 from dbank._proto import bank_pb2 as pb
 from dbank._proto import bank_pb2_grpc
-from dbank.client import BankClient
 
 SCRIPT = Path(__file__).resolve()
-DURABILITY = "SQLite WAL, synchronous=FULL, group commit; every acknowledged deposit fsynced"
-ACCOUNTS = tuple(f"bench-{i}" for i in range(4))
-REPORT_WIDTH = 130
-READY_TIMEOUT = 30.0
-RPC_TIMEOUT = 10.0
-STOP_TIMEOUT = 10.0
 BASELINE_READY = re.compile(r"baseline listening on (\S+)")
 FLOOR_TABLE = "floor"
-BRANCH_READY = re.compile(r"branch 1 listening on (\S+)")
+STOP_TIMEOUT = 10.0
 
 
-# Baseline server (child process) ------------------------------------------------------
+# Baseline servers (child processes) ---------------------------------------------------
 
 
 class _NoopBank(bank_pb2_grpc.BankServicer):
@@ -147,144 +145,7 @@ async def _serve_baseline(floor_dir: Path | None) -> None:
     await server.stop(grace=1.0)
 
 
-# Load generator (child process) --------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Usage:
-    """CPU time used so far: by the whole machine (busy, and busy plus idle, over all its
-    CPUs), by this load generator, and by the servers under load (all their threads)."""
-
-    machine_busy: float
-    machine_total: float
-    load: float
-    servers: float
-
-    @classmethod
-    def now(cls, server_pids: Sequence[int]) -> _Usage:
-        # The first line of /proc/stat: user nice system idle iowait irq softirq steal, in ticks.
-        ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-        idle = ticks[3] + ticks[4]
-        hz = os.sysconf("SC_CLK_TCK")
-        return cls(
-            machine_busy=(sum(ticks) - idle) / hz,
-            machine_total=sum(ticks) / hz,
-            load=time.process_time(),
-            servers=sum(_cpu_seconds(pid) for pid in server_pids),
-        )
-
-
-@dataclass(slots=True)
-class _Tally:
-    """What the workers of one load run observed."""
-
-    measure_from: float
-    end: float
-    server_pids: Sequence[int] = ()
-    latencies: list[float] = field(default_factory=list)
-    acked: Counter[str] = field(default_factory=Counter)
-    errors: Counter[str] = field(default_factory=Counter)
-    errors_measured: int = 0
-    last_done: float = 0.0
-    measured_from: _Usage | None = None
-    """CPU use when the first measured call started (the warm-up over)."""
-
-
-async def _worker(
-    stub: bank_pb2_grpc.BankStub, index: int, accounts: Sequence[str], tally: _Tally
-) -> None:
-    """Deposit 1 minor unit at a time, round-robin over ``accounts``, until ``tally.end``."""
-    n = index
-    while (start := time.perf_counter()) < tally.end:
-        measured = start >= tally.measure_from
-        if measured and tally.measured_from is None:
-            tally.measured_from = _Usage.now(tally.server_pids)
-        account_id = accounts[n % len(accounts)]
-        n += 1
-        request = pb.DepositRequest(account_id=account_id, amount=1, request_id=str(uuid.uuid4()))
-        try:
-            await stub.Deposit(request, timeout=RPC_TIMEOUT)
-        except grpc.aio.AioRpcError as exc:
-            tally.errors[exc.code().name] += 1
-            tally.errors_measured += measured
-            continue
-        done = time.perf_counter()
-        tally.acked[account_id] += 1
-        if measured:
-            tally.latencies.append(done - start)
-            tally.last_done = max(tally.last_done, done)
-
-
-def _percentile_ms(sorted_seconds: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of sorted latencies, in milliseconds."""
-    if not sorted_seconds:
-        return math.nan
-    rank = max(1, math.ceil(q * len(sorted_seconds)))
-    return sorted_seconds[rank - 1] * 1000.0
-
-
-def _cpu_per_request(tally: _Tally, until: _Usage) -> dict[str, float]:
-    """CPU time per request answered in the measured window: the servers' and the load
-    generator's (microseconds), and how busy the machine was (0 to 1)."""
-    since = tally.measured_from
-    answered = len(tally.latencies) + tally.errors_measured
-    if since is None or answered == 0:
-        return {"server_us": math.nan, "load_us": math.nan, "machine_busy": math.nan}
-    total = until.machine_total - since.machine_total
-    return {
-        "server_us": (until.servers - since.servers) / answered * 1e6,
-        "load_us": (until.load - since.load) / answered * 1e6,
-        "machine_busy": (until.machine_busy - since.machine_busy) / total if total else math.nan,
-    }
-
-
-def _summary(tally: _Tally, concurrency: int, until: _Usage) -> dict[str, Any]:
-    latencies = sorted(tally.latencies)
-    window = max(tally.last_done, tally.end) - tally.measure_from
-    cpu = _cpu_per_request(tally, until)
-    return {
-        "concurrency": concurrency,
-        "deposits": len(latencies),
-        "seconds": window,
-        "rate": len(latencies) / window,
-        "p50_ms": _percentile_ms(latencies, 0.50),
-        "p99_ms": _percentile_ms(latencies, 0.99),
-        "errors": sum(tally.errors.values()),
-        "error_codes": dict(tally.errors),
-        "acked": dict(tally.acked),
-        "server_cpu_us": cpu["server_us"],
-        "load_cpu_us": cpu["load_us"],
-        "machine_busy": cpu["machine_busy"],
-    }
-
-
-async def _load(
-    target: str,
-    concurrency: int,
-    duration: float,
-    warmup: float,
-    accounts: Sequence[str],
-    server_pids: Sequence[int] = (),
-) -> dict[str, Any]:
-    """Drive ``concurrency`` deposit loops over one channel per target (``target`` may name
-    several, comma-separated: the loops take turns among them); warm-up is not measured.
-    The CPU time of the processes ``server_pids``, of this one and of the whole machine is
-    read at both ends of the measured window."""
-    async with contextlib.AsyncExitStack() as channels:
-        stubs = []
-        for address in target.split(","):
-            channel = await channels.enter_async_context(grpc.aio.insecure_channel(address))
-            await asyncio.wait_for(channel.channel_ready(), READY_TIMEOUT)
-            stubs.append(bank_pb2_grpc.BankStub(channel))
-        now = time.perf_counter()
-        tally = _Tally(now + warmup, now + warmup + duration, server_pids)
-        workers = [_worker(stubs[i % len(stubs)], i, accounts, tally) for i in range(concurrency)]
-        await asyncio.gather(*workers)
-        until = _Usage.now(server_pids)
-    return _summary(tally, concurrency, until)
-
-
-# Child processes -----------------------------------------------------------------------
+# Their processes ------------------------------------------------------------------------
 
 
 class Children:
@@ -347,73 +208,6 @@ def await_ready(proc: subprocess.Popen[bytes], pattern: re.Pattern[str], name: s
     return match.group(1)
 
 
-def run_load(
-    children: Children,
-    target: str,
-    concurrency: int,
-    args: argparse.Namespace,
-    server_pids: Sequence[int] = (),
-) -> dict[str, Any]:
-    """Run one load-generator process to completion; its JSON result. ``server_pids``: the
-    processes serving ``target``, whose CPU time it reports."""
-    proc = children.spawn(
-        [
-            str(SCRIPT),
-            "--load",
-            target,
-            "--server-pids",
-            ",".join(str(pid) for pid in server_pids),
-            "--concurrency",
-            str(concurrency),
-            "--duration",
-            str(args.duration),
-            "--warmup",
-            str(args.warmup),
-        ]
-    )
-    try:
-        out, _ = proc.communicate(timeout=args.warmup + args.duration + 2 * RPC_TIMEOUT + 30)
-    except subprocess.TimeoutExpired:
-        stop(proc)
-        raise RuntimeError(f"load generator against {target} did not finish") from None
-    if proc.returncode != 0:
-        raise RuntimeError(f"load generator against {target} failed ({proc.returncode})")
-    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
-    return result
-
-
-# The two servers ------------------------------------------------------------------------
-
-
-def run_levels(
-    children: Children,
-    servers: Sequence[subprocess.Popen[bytes]],
-    target: str,
-    args: argparse.Namespace,
-) -> list[dict[str, Any]]:
-    """One load run per concurrency level against ``target`` (served by the processes
-    ``servers``); every server must survive every run.
-
-    Each result also says where the CPU went in its measured window (``_cpu_per_request``):
-    on a machine the load generator shares, that says more than the rate, because every
-    microsecond the servers spend is one the load generator cannot (``cpu_table``)."""
-    results = []
-    pids = [server.pid for server in servers]
-    for level in args.levels:
-        results.append(run_load(children, target, level, args, pids))
-        for server in servers:
-            if server.poll() is not None:
-                raise RuntimeError(f"a server of {target} exited ({server.returncode}) under load")
-    return results
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User and system CPU time of process ``pid`` so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    # utime and stime are fields 14 and 15 of the line, 12 and 13 after the command name.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def bench_baseline(
     children: Children,
     args: argparse.Namespace,
@@ -426,100 +220,12 @@ def bench_baseline(
     proc = children.spawn([str(SCRIPT), *serve])
     target = await_ready(proc, BASELINE_READY, name)
     progress.print(f"[dim]{name} at {target}: levels {args.levels} ...[/dim]")
-    results = run_levels(children, [proc], target, args)
+    results = run_levels([proc], target, args)
     stop(proc)
     return results
 
 
-async def _open_accounts(target: str) -> None:
-    async with BankClient(target) as bank:
-        for account_id in ACCOUNTS:
-            await bank.create_account(account_id=account_id, owner="bench")
-
-
-async def _balances(target: str) -> dict[str, int]:
-    async with BankClient(target) as bank:
-        accounts = await bank.get_balances(account_ids=ACCOUNTS)
-    return {a.account_id: a.balance for a in accounts}
-
-
-def bench_dbank(
-    children: Children,
-    store_flags: Sequence[str],
-    args: argparse.Namespace,
-    progress: Console,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """One branch process on the store ``store_flags`` name (``--data DIR`` or ``--store
-    URL``): every level, then the lost-update check."""
-    branch = ["-m", "dbank", "branch", "--id", "1", "--listen", "127.0.0.1:0", *store_flags]
-    proc = children.spawn(branch)
-    target = await_ready(proc, BRANCH_READY, "dbank branch")
-    asyncio.run(_open_accounts(target))
-    progress.print(f"[dim]branch ({' '.join(store_flags)}) at {target}: levels {args.levels}[/dim]")
-    results = run_levels(children, [proc], target, args)
-    check = verify(asyncio.run(_balances(target)), results)
-    check["branch_exit_status"] = stop(proc)
-    return results, check
-
-
-def verify(balances: dict[str, int], results: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Compare balances with acknowledged deposits: none may be lost. Errored requests may
-    or may not have been applied (a timeout is not a refusal), so they bound the surplus."""
-    acked: Counter[str] = Counter()
-    for result in results:
-        acked.update(result["acked"])
-    errors = sum(r["errors"] for r in results)
-    lost = sum(max(0, acked[a] - balances[a]) for a in ACCOUNTS)
-    surplus = sum(max(0, balances[a] - acked[a]) for a in ACCOUNTS)
-    return {
-        "balances_total": sum(balances.values()),
-        "acknowledged": sum(acked.values()),
-        "lost_updates": lost,
-        "surplus": surplus,
-        "errored_requests": errors,
-        "ok": lost == 0 and surplus <= errors,
-    }
-
-
 # Conditions and report -------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def filesystem_of(path: Path) -> str:
-    """The type of the filesystem holding ``path`` (fsync cost depends on it)."""
-    best, kind = "", "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/mounts").read_text().splitlines():
-            parts = line.split()
-            mount = parts[1]
-            if str(path).startswith(mount) and len(mount) > len(best):
-                best, kind = mount, f"{parts[2]} on {parts[0]}"
-    return kind
-
-
-def conditions(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": cpu_model(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "grpcio": grpc.__version__,
-        "event_loop": event_loop.describe(),
-        "durability": DURABILITY,
-        "data_dir_fs": filesystem_of(data_dir),
-        "duration_s": args.duration,
-        "warmup_s": args.warmup,
-        "levels": args.levels,
-        "accounts": len(ACCOUNTS),
-        "note": "load generator and server are separate processes on the same machine",
-    }
 
 
 def print_conditions(console: Console, cond: dict[str, Any]) -> None:
@@ -534,43 +240,6 @@ def print_conditions(console: Console, cond: dict[str, Any]) -> None:
         f"load:       {cond['duration_s']} s per level after {cond['warmup_s']} s warm-up,"
         f" levels {cond['levels']}, {cond['accounts']} accounts, 1 channel, separate process"
     )
-
-
-def _fmt(value: float, digits: int) -> str:
-    return "-" if math.isnan(value) else f"{value:,.{digits}f}"
-
-
-def results_table(
-    baseline: Sequence[dict[str, Any]],
-    runs: Sequence[dict[str, Any]],
-    *,
-    names: tuple[str, str] = ("bare", "dbank"),
-    title: str = "Deposits (rate in deposits/s, latency in ms, server CPU in us per request)",
-) -> Table:
-    """One row per concurrency level: two runs side by side (``names``: the baseline's,
-    then the measured one's), and the ratio of their rates."""
-    base, measured = names
-    table = Table(title=title)
-    headers = ["conc"]
-    for name in names:
-        headers += [f"{name}/s", f"{name} p50", f"{name} p99", f"{name} cpu"]
-    for name in (*headers, f"{measured}/{base}", f"errors {base[0]}/{measured[0]}"):
-        table.add_column(name, justify="right", no_wrap=True)
-    for b, d in zip(baseline, runs, strict=True):
-        table.add_row(
-            str(b["concurrency"]),
-            _fmt(b["rate"], 0),
-            _fmt(b["p50_ms"], 2),
-            _fmt(b["p99_ms"], 2),
-            _fmt(b["server_cpu_us"], 0),
-            _fmt(d["rate"], 0),
-            _fmt(d["p50_ms"], 2),
-            _fmt(d["p99_ms"], 2),
-            _fmt(d["server_cpu_us"], 0),
-            f"{d['rate'] / b['rate']:.2f}" if b["rate"] else "-",
-            f"{b['errors']}/{d['errors']}",
-        )
-    return table
 
 
 def cpu_table(runs: dict[str, Sequence[dict[str, Any]]]) -> Table:
@@ -594,54 +263,25 @@ def cpu_table(runs: dict[str, Sequence[dict[str, Any]]]) -> Table:
             table.add_row(
                 str(result["concurrency"]) if index == 0 else "",
                 name,
-                _fmt(result["rate"], 0),
-                _fmt(result["server_cpu_us"], 0),
-                _fmt(result["load_cpu_us"], 0),
-                _fmt(cost, 0),
-                _fmt(result["machine_busy"] * 100, 0) + "%",
-                "" if index == 0 else _fmt(base_cost / cost, 2),
+                fmt(result["rate"], 0),
+                fmt(result["server_cpu_us"], 0),
+                fmt(result["load_cpu_us"], 0),
+                fmt(cost, 0),
+                fmt(result["machine_busy"] * 100, 0) + "%",
+                "" if index == 0 else fmt(base_cost / cost, 2),
                 end_section=index == len(level) - 1,
             )
     return table
 
 
-def print_check(console: Console, check: dict[str, Any]) -> None:
-    verdict = "[green]OK[/green]" if check["ok"] else "[red]FAILED[/red]"
-    console.print(
-        f"correctness {verdict}: lost updates: {check['lost_updates']}"
-        f" (balances total {check['balances_total']},"
-        f" acknowledged deposits {check['acknowledged']},"
-        f" surplus {check['surplus']} <= errored requests {check['errored_requests']});"
-        f" branch exit status on SIGTERM: {check['branch_exit_status']}"
-    )
-
-
 # Entry points ----------------------------------------------------------------------------
 
 
-def parse_levels(text: str) -> list[int]:
-    levels = [int(part) for part in text.split(",") if part.strip()]
-    if not levels or min(levels) < 1:
-        raise argparse.ArgumentTypeError("expected positive integers such as 1,16,64")
-    return levels
-
-
-def _pids(text: str) -> list[int]:
-    return [int(part) for part in text.split(",") if part]
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
-    parser.add_argument("--levels", type=parse_levels, default=[1, 16, 64], help="e.g. 1,16,64")
-    parser.add_argument("--duration", type=float, default=3.0, help="seconds measured per level")
-    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds per level")
-    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser = load_parser(__doc__.split("\n", 1)[0] if __doc__ else None)
     child = parser.add_mutually_exclusive_group()
     child.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     child.add_argument("--serve-floor", type=Path, metavar="DIR", help=argparse.SUPPRESS)
-    child.add_argument("--load", metavar="TARGET", help=argparse.SUPPRESS)
-    parser.add_argument("--concurrency", type=int, default=1, help=argparse.SUPPRESS)
-    parser.add_argument("--server-pids", type=_pids, default=[], help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -662,8 +302,7 @@ def orchestrate(args: argparse.Namespace) -> int:
         print_conditions(console, cond)
         bare = bench_baseline(children, args, progress)
         floor = bench_baseline(children, args, progress, floor_dir=Path(tmp))
-        store = ["--data", str(Path(tmp) / "branch-1")]
-        dbank, check = bench_dbank(children, store, args, progress)
+        dbank, check = bench_dbank(Path(tmp) / "branch-1", args, progress)
     console.print(results_table(bare, dbank))
     console.print(
         results_table(
@@ -695,14 +334,6 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.serve_bare or args.serve_floor is not None:
         # On a branch's own event loop: only the handler differs from a branch.
         event_loop.run(_serve_baseline(args.serve_floor))
-        return 0
-    if args.load is not None:
-        result = asyncio.run(
-            _load(
-                args.load, args.concurrency, args.duration, args.warmup, ACCOUNTS, args.server_pids
-            )
-        )
-        print(json.dumps(result), flush=True)
         return 0
     return orchestrate(args)
 

@@ -7,13 +7,13 @@ level, against real ``dbank branch`` processes, one setup after the other:
 
 * SQLITE: one process on the default store (WAL, ``synchronous=FULL``, group commit);
 * REDIS: one process with ``--store redis://...`` on a ``redis-server`` started here with
-  the durable settings of DESIGN section 7 (``appendonly yes``, ``appendfsync always``):
+  the durable settings of design §7 (``appendonly yes``, ``appendfsync always``):
   every acknowledged deposit is in the fsynced append-only file first;
 * REDIS2: two processes serving the same branch from one (fresh) database of that
   Redis, the load generator's calls taking turns between them (one channel to each). Their
   writers commit through the same Lua script, which refuses a batch decided on a state the
   other process has changed since; the loser takes in the other's commits and decides
-  again (docs/design.md, Storage).
+  again (design §7.1).
 
 Both data directories are on the same filesystem, so both stores pay the same fsync. The
 ratios to SQLite measured seconds apart are the figures to track. Afterwards the balances
@@ -36,52 +36,48 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from deposits import (
+from _harness import (
     ACCOUNTS,
-    BRANCH_READY,
-    Children,
-    _open_accounts,
-    await_ready,
+    REPORT_WIDTH,
     bench_dbank,
     conditions,
-    parse_args,
+    load_parser,
+    open_accounts,
     print_check,
     results_table,
     run_levels,
-    stop,
+    serving_branch,
     verify,
 )
 from rich.console import Console
-from support.redis_server import RedisServer
 
+from dbank.hosting import RedisServer, redis_server_binary
 from dbank.store import RedisStore
 
-REPORT_WIDTH = 130
 PROCESSES = 2
 
 
 def redis_version() -> str:
-    line = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
+    """The version of the machine's ``redis-server`` (which must be on PATH)."""
+    command = [redis_server_binary(), "--version"]
+    line = subprocess.run(command, capture_output=True, text=True).stdout
     return line.split()[2].removeprefix("v=") if line else "unknown"
 
 
 def bench_processes(
-    children: Children, url: str, args: argparse.Namespace, progress: Console
+    data_dir: Path, url: str, args: argparse.Namespace, progress: Console
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """``PROCESSES`` processes serving branch 1 (a bank of one branch: no lease) from the
     Redis database ``url``, the load spread over them: every level, then the lost-update
     check on the balances in the store (a process's reads may not show the other's last
     commits yet)."""
-    branch = ["-m", "dbank", "branch", "--id", "1", "--listen", "127.0.0.1:0", "--store", url]
-    processes = [children.spawn(branch) for _ in range(PROCESSES)]
-    targets = [await_ready(p, BRANCH_READY, "dbank branch") for p in processes]
-    asyncio.run(_open_accounts(targets[0]))
-    progress.print(f"[dim]{PROCESSES} branch processes on {url} at {targets}[/dim]")
-    results = run_levels(children, processes, ",".join(targets), args)
-    check = verify(asyncio.run(_stored_balances(url)), results)
-    statuses = [stop(p) for p in processes]
+    with serving_branch(data_dir, url, processes=PROCESSES) as branches:
+        targets = [branch.address for branch in branches]
+        asyncio.run(open_accounts(targets[0]))
+        progress.print(f"[dim]{PROCESSES} branch processes on {url} at {targets}[/dim]")
+        results = run_levels([branch.process for branch in branches], ",".join(targets), args)
+        check = verify(asyncio.run(_stored_balances(url)), results)
+        statuses = [branch.stop() for branch in branches]
     check["branch_exit_status"] = next((status for status in statuses if status), 0)
     return results, check
 
@@ -98,7 +94,7 @@ async def _stored_balances(url: str) -> dict[str, int]:
 def orchestrate(args: argparse.Namespace) -> int:
     console = Console(width=max(Console().width, REPORT_WIDTH))
     progress = Console(stderr=True)
-    with tempfile.TemporaryDirectory(prefix="dbank-bench-redis-") as tmp, Children() as children:
+    with tempfile.TemporaryDirectory(prefix="dbank-bench-redis-") as tmp:
         root = Path(tmp)
         cond = conditions(args, root)
         cond["durability"] = (
@@ -127,13 +123,11 @@ def orchestrate(args: argparse.Namespace) -> int:
             " (a batch that met another process's commit 8 times in a row)"
         )
         console.print(f"machine load before the run (1/5/15 min): {cond['load_average']}")
-        sqlite, sqlite_check = bench_dbank(
-            children, ["--data", str(root / "sqlite")], args, progress
-        )
+        sqlite, sqlite_check = bench_dbank(root / "sqlite", args, progress)
         server = RedisServer(root / "redis").start()
         try:
-            redis, redis_check = bench_dbank(children, ["--store", server.url(0)], args, progress)
-            shared, shared_check = bench_processes(children, server.url(1), args, progress)
+            redis, redis_check = bench_dbank(root / "redis-1", args, progress, server.url(0))
+            shared, shared_check = bench_processes(root / "redis-2", server.url(1), args, progress)
         finally:
             server.stop()
     several = f"redis{PROCESSES}"
@@ -153,9 +147,7 @@ def orchestrate(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.load is not None or args.serve_bare or args.serve_floor is not None:
-        raise SystemExit("the load generator runs from deposits.py")
+    args = load_parser(__doc__.split("\n", 1)[0] if __doc__ else None).parse_args(argv)
     try:
         return orchestrate(args)
     except KeyboardInterrupt:

@@ -16,21 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from support.branches import BranchProcess, start_branch, wait_serving
+from _harness import ACCOUNTS, machine_line, open_accounts
 
 from dbank.client import BankClient, Session, WriteConcern
-from dbank.scenario._launch import free_ports
-
-ACCOUNTS = [f"bench-{k}" for k in range(4)]
+from dbank.hosting import BranchProcess, free_ports, start_branch, wait_serving
 
 
 def start_bank(root: Path, size: int) -> list[BranchProcess]:
@@ -42,12 +35,6 @@ def start_bank(root: Path, size: int) -> list[BranchProcess]:
     for branch in branches:
         wait_serving(branch.address, service="dbank.v1.Replication" if size > 1 else "")
     return branches
-
-
-async def open_accounts(address: str) -> None:
-    async with BankClient(address) as client:
-        for account_id in ACCOUNTS:
-            await client.create_account(account_id=account_id, owner="bench")
 
 
 async def throughput(
@@ -109,9 +96,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def measure(args: argparse.Namespace, root: Path) -> None:
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}"
-    )
+    print(machine_line())
     print("durability: SQLite WAL, synchronous=FULL, group commit, per branch")
     print(f"load: {args.clients} clients, {args.duration} s per figure, deposits of 1 unit\n")
     single = start_bank(root / "single", 1)

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from deposits import cpu_model, parse_levels
+from _harness import ACCOUNTS, cpu_model, parse_levels
 from rich.console import Console
 from rich.table import Table
 
@@ -33,7 +33,6 @@ from dbank.branch import Branch, BranchConfig, RequestContext
 from dbank.ledger import AccountType, OpenAccountCommand
 from dbank.server import BankServicer
 
-ACCOUNTS = tuple(f"bench-{i}" for i in range(4))
 DEADLINE = 10.0
 REPORT_WIDTH = 110
 

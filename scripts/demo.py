@@ -5,37 +5,21 @@ file `examples/p1-classic/input.json` on three real branches with `dbank run`.""
 from __future__ import annotations
 
 import os
-import selectors
 import shlex
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from dbank.hosting import start_branch
+
 DBANK = [sys.executable, "-m", "dbank"]
 SCENARIO = Path(__file__).resolve().parents[1] / "examples" / "p1-classic" / "input.json"
 
 
-def start_branch(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
-    branch = subprocess.Popen(
-        [*DBANK, "branch", "--id", "1", "--listen", "127.0.0.1:0", "--data", str(data_dir)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert branch.stdout is not None
-    with selectors.DefaultSelector() as selector:
-        selector.register(branch.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout=30):
-            branch.kill()
-            raise SystemExit("the branch did not start within 30 s")
-    line = branch.stdout.readline().strip()
-    print(f"# {line}")
-    return branch, line.rsplit(" ", 1)[1]
-
-
 def dbank(address: str, *args: str) -> None:
     print(f"$ dbank {shlex.join(args)}")
-    env = {**os.environ, "DBANK_BRANCH": address}
+    env = {**os.environ, "DBANK_BRANCH": address, "DBANK_INSECURE": "1"}
     done = subprocess.run([*DBANK, *args], env=env, text=True, capture_output=True)
     output = (done.stdout + done.stderr).rstrip()
     print(f"{output}\n  (exit status {done.returncode})" if done.returncode else output)
@@ -45,7 +29,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dbank-demo-") as tmp:
         data_dir = Path(tmp)
         print(f"# a branch on the SQLite file {data_dir / 'branch-1.sqlite3'}")
-        branch, address = start_branch(data_dir)
+        branch = start_branch(1, data_dir)
+        address = branch.address
+        print(f"# branch 1 listening on {address}")
         try:
             dbank(address, "account", "open", "alice", "--owner", "alice")
             dbank(address, "account", "open", "bob", "--owner", "bob", "--type", "savings")
@@ -56,10 +42,7 @@ def main() -> None:
             dbank(address, "account", "show", "alice", "bob")
             dbank(address, "account", "show", "alice", "--json")
         finally:
-            branch.terminate()
-            code = branch.wait(timeout=20)
-            if branch.stdout is not None:
-                branch.stdout.close()
+            code = branch.stop()
         print(f"# branch stopped (exit status {code})")
     run_scenario()
 

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from support.branches import BranchProcess, start_branch
-from support.cluster import Cluster
 from support.redis_server import RedisServer
 
 from dbank.client import BankClient, Session
+from dbank.hosting import BranchProcess, start_branch
+from dbank.hosting import ProxiedBank as Cluster
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from dbank.ledger.errors import InvalidArgument
+from dbank.errors import InvalidArgument
 
 MAX_AMOUNT = 2**63 - 1
 """The largest amount, balance or escrow share: the int64 range of the wire and storage."""

@@ -11,7 +11,8 @@ import pytest
 import redis
 from support.redis_server import RedisServer
 
-from dbank.branch._writer import Writer
+from dbank.branch import Writer
+from dbank.hosting import free_ports
 from dbank.ledger import (
     AccountType,
     DepositCommand,
@@ -27,7 +28,6 @@ from dbank.ledger import (
     VersionVector,
 )
 from dbank.ledger.ops import Deposit
-from dbank.scenario._launch import free_ports
 from dbank.store import (
     Commit,
     LeaseLost,
@@ -40,7 +40,7 @@ from dbank.store import (
     UnsafeSettings,
     parse_redis_url,
 )
-from dbank.store._redis_keys import SCHEMA_VERSION, RedisKeys
+from dbank.store.redis import SCHEMA_VERSION, RedisKeys
 
 BRANCH = 1
 NOTICE_DEADLINE = 10.0

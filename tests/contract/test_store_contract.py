@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dbank.branch._writer import Writer
+from dbank.branch import Writer
 from dbank.ledger import (
     AccountType,
     Deposit,

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.redis_server import RedisServer
 
-from dbank.branch._writer import Writer
+from dbank.branch import Writer
 from dbank.ledger import (
     AccountType,
     Command,

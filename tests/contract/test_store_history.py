@@ -33,8 +33,8 @@ from dbank.ledger import (
     history_accounts,
 )
 from dbank.ledger.history import day_position, position
+from dbank.store import SQLITE_SCHEMA_VERSION as SCHEMA_VERSION
 from dbank.store import Commit, MemoryStore, RedisStore, SqliteStore, Store
-from dbank.store._sqlite import SCHEMA_VERSION
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])

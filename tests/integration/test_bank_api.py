@@ -7,7 +7,6 @@ import pytest
 from conftest import unique_id
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from support.branches import BranchProcess
 
 from dbank import (
     AccountExists,
@@ -19,6 +18,7 @@ from dbank import (
     InvalidArgument,
     RequestIdReused,
 )
+from dbank.hosting import BranchProcess
 from dbank.ledger import OpId
 
 

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 from conftest import unique_id
-from support.branches import BranchProcess, start_branch
+
+from dbank.hosting import BranchProcess, start_branch
 
 
 def dbank(*args: str, branch: BranchProcess | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ}
+    # These branches run --insecure (tests/integration/test_secure_bank.py covers TLS).
+    env = {**os.environ, "DBANK_INSECURE": "1"}
     if branch is not None:
         env["DBANK_BRANCH"] = branch.address
     return subprocess.run(

@@ -6,9 +6,9 @@ import asyncio
 import random
 
 from conftest import unique_id
-from support.branches import BranchProcess
 
 from dbank import BankClient, InsufficientFunds
+from dbank.hosting import BranchProcess
 
 CLIENTS = 64
 OPS_PER_CLIENT = 40

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from support.branches import BranchProcess, start_branch
-
 from dbank import BankClient, DbankError, RetryPolicy
+from dbank.hosting import BranchProcess, start_branch
 from dbank.ledger import OpId
 
 WRITERS = 16

@@ -14,10 +14,10 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from support.branches import BranchProcess
 
 from dbank._proto import bank_pb2 as pb
 from dbank._proto import bank_pb2_grpc
+from dbank.hosting import BranchProcess
 
 USD, JPY, EMPTY = "err-usd", "err-jpy", "err-empty"
 Code = grpc.StatusCode

@@ -11,11 +11,11 @@ import pytest
 
 from dbank._proto import replication_pb2 as pb
 from dbank._proto.replication_pb2_grpc import ReplicationStub
+from dbank._status import error_from_rpc
 from dbank.branch import Branch, BranchConfig
-from dbank.client._errors import error_from_rpc
+from dbank.hosting import free_ports, wait_connected
 from dbank.ledger import Op, Unavailable, genesis_op
 from dbank.ledger.genesis import GENESIS_ID
-from dbank.scenario._launch import free_ports, wait_connected
 from dbank.server import BranchServer
 
 
@@ -48,8 +48,8 @@ async def test_every_branch_starts_from_the_genesis_and_connects(tmp_path: Path)
         for server in servers:
             assert server.branch.version_vector[GENESIS_ID.origin] == 1
             assert server.branch.account("acct").balance == 9
-        assert servers[0].branch.writer.state.rights_of("acct", 1) == 5
-        assert servers[1].branch.writer.state.rights_of("acct", 2) == 4
+        assert servers[0].branch.state.rights_of("acct", 1) == 5
+        assert servers[1].branch.state.rights_of("acct", 2) == 4
     finally:
         for server in servers:
             await server.stop(0)

@@ -24,7 +24,6 @@ from click.testing import CliRunner
 from conftest import unique_id
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from support.branches import BranchProcess, start_branch
 from support.past import SetClock, branch_with_clock
 from test_cli import dbank
 
@@ -33,6 +32,7 @@ from dbank._proto import bank_pb2_grpc
 from dbank.branch import RequestContext
 from dbank.cli import main
 from dbank.client import BankClient, Transaction
+from dbank.hosting import BranchProcess, start_branch
 from dbank.ledger import (
     AccountType,
     DepositCommand,

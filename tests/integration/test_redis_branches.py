@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 from conftest import unique_id
-from support.branches import DBANK_BRANCH
-from support.cluster import Cluster, running_cluster
 from support.redis_server import RedisServer
 
 # The replication tests, run here against the mixed bank of this module's ``cluster``.
@@ -24,7 +22,9 @@ from test_replication import (  # noqa: F401 - collected by pytest in this modul
 )
 
 from dbank.client import BankClient, Session
-from dbank.scenario._launch import free_ports
+from dbank.hosting import DBANK_BRANCH, free_ports
+from dbank.hosting import ProxiedBank as Cluster
+from dbank.hosting import proxied_bank as running_cluster
 
 REDIS_BRANCHES = (2, 3)
 

@@ -7,7 +7,7 @@ import asyncio
 
 from support.redis_server import RedisServer
 
-from dbank.branch._writer import Writer
+from dbank.branch import Writer
 from dbank.ledger import (
     AccountType,
     DbankError,

@@ -20,13 +20,12 @@ import grpc
 import pytest
 from conftest import unique_id
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from support.branches import BranchProcess, start_branch, wait_serving
-from support.cluster import REPLICATION
-from support.proxy import TcpProxy
 
 from dbank.client import BankClient, Session
+from dbank.hosting import BranchProcess, TcpProxy, start_branch, wait_serving
 from dbank.ledger import VersionVector
 from dbank.ledger.ownership import owner_branch
+from dbank.server import REPLICATION_SERVICE as REPLICATION
 
 DEPOSIT = 7
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from conftest import unique_id
-from support.branches import BranchProcess, start_branch
 
 from dbank import BankClient, InsufficientFunds
+from dbank.hosting import BranchProcess, start_branch
 from dbank.store import RedisStore
 
 CLIENTS = 64

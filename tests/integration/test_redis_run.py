@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from support.redis_server import RedisServer
 
-from dbank.scenario import load_scenario, run_model
-from dbank.scenario._runner import ACCOUNT_ID
+from dbank.scenario import ACCOUNT_ID, load_scenario, run_model
 from dbank.store import RedisStore
 
 CASE = Path(__file__).resolve().parents[1] / "conformance" / "cases" / "p1-classic"

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import unique_id
-from support.cluster import Cluster, running_cluster
 
 from dbank.client import BankClient, Session, WriteConcern
+from dbank.hosting import ProxiedBank as Cluster
+from dbank.hosting import proxied_bank as running_cluster
 from dbank.ledger import BranchesUnreachable, DbankError, InsufficientFunds
 
 

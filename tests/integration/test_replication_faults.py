@@ -9,10 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import unique_id
-from support.bank_workload import BankWorkload, converged
-from support.cluster import Cluster, running_cluster
 
+from dbank.check import BankWorkload, converged
 from dbank.client import BankClient, Session, WriteConcern, new_request_id
+from dbank.hosting import ProxiedBank as Cluster
+from dbank.hosting import proxied_bank as running_cluster
 from dbank.ledger import DbankError
 
 REDIS_BRANCHES = (2, 3)

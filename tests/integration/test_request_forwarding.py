@@ -1,4 +1,4 @@
-"""A request id belongs to the branch it was first sent to (DESIGN section 3).
+"""A request id belongs to the branch it was first sent to (design §3.1).
 
 Three real branch processes, every link through a proxy the test controls. A retry sent to
 another branch carries ``request_branch``: that branch answers it from the op if the op
@@ -10,15 +10,17 @@ applied twice.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
 
 import pytest
 from conftest import unique_id
-from support.cluster import Cluster, running_cluster
 
 from dbank.client import BankClient, RetryPolicy, Session, WriteConcern
+from dbank.hosting import ProxiedBank as Cluster
+from dbank.hosting import proxied_bank as running_cluster
 from dbank.ledger import InvalidArgument, RequestBranchUnreachable, RequestIdReused
 
 REPLICATION_DELAY = 2.0
@@ -110,7 +112,11 @@ async def test_a_request_branch_outside_the_bank_is_invalid(healthy: Cluster, ac
 
 def _dbank(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "dbank", *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "dbank", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DBANK_INSECURE": "1"},
     )
 
 

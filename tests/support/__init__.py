@@ -1,1 +1,3 @@
-"""Helpers the tests share: real branch processes and ways to wait on them."""
+"""Helpers only tests need: a Redis server with a test client, fixed clocks in the past,
+and the Lamport trace check. Branch processes, proxies and the bank workload are in
+``dbank.hosting`` and ``dbank.check``."""

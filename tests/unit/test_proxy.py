@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Iterator
 import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from support.proxy import TcpProxy
+
+from dbank.hosting import TcpProxy
 
 DEADLINE = 5.0
 CHUNK = 64 * 1024

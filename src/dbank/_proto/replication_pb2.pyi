@@ -148,7 +148,7 @@ class FetchOpsRequest(_message.Message):
     """When set (an HLC timestamp): the server first makes every op it originates from now
     on later than this, and waits until every op it originated before is durable, so the
     `applied` of the reply counts all of its ops at or before this time. How an owner
-    branch learns that a day is over at a branch that writes nothing (interest, DESIGN §6).
+    branch learns that a day is over at a branch that writes nothing (interest, design §6).
     """
     @_builtins.property
     def have(self) -> _bank_pb2.VersionVector:

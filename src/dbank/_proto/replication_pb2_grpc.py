@@ -72,7 +72,7 @@ class ReplicationServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RequestRights(self, request, context):
-        """Escrow borrowing (DESIGN §2): grant the caller up to `shortfall` of this branch's
+        """Escrow borrowing (design §2.3): grant the caller up to `shortfall` of this branch's
         share of the account.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

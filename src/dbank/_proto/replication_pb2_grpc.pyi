@@ -46,7 +46,7 @@ class ReplicationStub:
     or to cover a session token.
     """
     RequestRights: _grpc.UnaryUnaryMultiCallable[_replication_pb2.RequestRightsRequest, _replication_pb2.RequestRightsResponse]
-    """Escrow borrowing (DESIGN §2): grant the caller up to `shortfall` of this branch's
+    """Escrow borrowing (design §2.3): grant the caller up to `shortfall` of this branch's
     share of the account.
     """
 
@@ -62,7 +62,7 @@ class ReplicationAsyncStub(ReplicationStub):
     or to cover a session token.
     """
     RequestRights: _aio.UnaryUnaryMultiCallable[_replication_pb2.RequestRightsRequest, _replication_pb2.RequestRightsResponse]  # type: ignore[assignment]
-    """Escrow borrowing (DESIGN §2): grant the caller up to `shortfall` of this branch's
+    """Escrow borrowing (design §2.3): grant the caller up to `shortfall` of this branch's
     share of the account.
     """
 
@@ -93,7 +93,7 @@ class ReplicationServicer(metaclass=_abc_1.ABCMeta):
         request: _replication_pb2.RequestRightsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_replication_pb2.RequestRightsResponse, _abc.Awaitable[_replication_pb2.RequestRightsResponse]]:
-        """Escrow borrowing (DESIGN §2): grant the caller up to `shortfall` of this branch's
+        """Escrow borrowing (design §2.3): grant the caller up to `shortfall` of this branch's
         share of the account.
         """
 

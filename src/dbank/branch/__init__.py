@@ -1,13 +1,7 @@
 """A branch of the bank without its wire protocol: replica, writer, store, and the
 protocol it needs from the other branches."""
 
-from dbank.branch._branch import (
-    AccountView,
-    Branch,
-    Reading,
-    RequestContext,
-    WriteResult,
-)
+from dbank.branch._branch import AccountView, Branch, Reading
 from dbank.branch._config import (
     BranchConfig,
     ConfigError,
@@ -15,18 +9,28 @@ from dbank.branch._config import (
     load_bank_file,
     parse_peers,
 )
+from dbank.branch._history import HistoryPage, InterestResult, StatementResult
 from dbank.branch._network import Network, NoPeers
+from dbank.branch._request import MAX_WAIT, RequestContext, WriteResult
+from dbank.branch._watch import VectorWatch
+from dbank.branch._writer import Writer
 
 __all__ = [
+    "MAX_WAIT",
     "AccountView",
     "Branch",
     "BranchConfig",
     "ConfigError",
+    "HistoryPage",
+    "InterestResult",
     "Network",
     "NoPeers",
     "Reading",
     "RequestContext",
+    "StatementResult",
+    "VectorWatch",
     "WriteResult",
+    "Writer",
     "check_address",
     "load_bank_file",
     "parse_peers",

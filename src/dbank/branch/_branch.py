@@ -14,7 +14,7 @@ import dataclasses
 import datetime as dt
 import time
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dbank.branch._config import BranchConfig
@@ -25,8 +25,11 @@ from dbank.branch._history import (
     StatementResult,
 )
 from dbank.branch._network import Network, NoPeers
+from dbank.branch._request import RequestContext, WriteResult
+from dbank.branch._watch import VectorWatch
 from dbank.branch._writer import Writer
 from dbank.ledger import (
+    AccountNotFound,
     AccountRecord,
     AlreadyPosted,
     BranchesUnreachable,
@@ -41,12 +44,14 @@ from dbank.ledger import (
     InterestPosting,
     Internal,
     InvalidArgument,
+    LedgerState,
     NothingToGrant,
     Op,
     OpenAccountCommand,
     OpId,
     Outcome,
     PageToken,
+    PermissionDenied,
     ReplicationHalted,
     SessionNotCovered,
     StaleAccrual,
@@ -56,38 +61,19 @@ from dbank.ledger import (
     WithdrawCommand,
     credit_limit,
 )
-from dbank.ledger.clock import WallClock, day_start_hlc
+from dbank.ledger.clock import LOGICAL_BITS, WallClock, day_start_hlc
 from dbank.ledger.codec import decode_op, encode_op
 from dbank.ledger.commands import check_id
 from dbank.ledger.history import bounded_page_size
 from dbank.ledger.interest import check_past, parse_rate, period_for, posted_already
 from dbank.ledger.ownership import owner_branch
 from dbank.ledger.statement import check_range
-from dbank.store import MemoryStore, SqliteStore, Store
+from dbank.store import Store, open_store
 
 MAX_ACCOUNTS_PER_READ = 1000
-MAX_WAIT = 5.0
-"""The longest any request waits on other branches (sessions, borrowing, confirmations)."""
+INT64_MAX = 2**63 - 1
 INTEREST_ATTEMPTS = 3
 """How often the owner computes a posting again when another posting beat it to commit."""
-
-
-@dataclass(frozen=True, slots=True)
-class RequestContext:
-    """What a request brings besides its own fields.
-
-    Attributes:
-        session: the caller's session token: serve only once this replica covers it.
-        wait_all: for writes, also wait (bounded) until the other branches applied it.
-        budget: seconds this branch may spend waiting on others for the request.
-        request_branch: for a retried write, the branch its request id was first sent to
-            (0: none; this branch decides).
-    """
-
-    session: VersionVector = field(default_factory=VersionVector)
-    wait_all: bool = True
-    budget: float = MAX_WAIT
-    request_branch: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,23 +93,6 @@ class Reading:
     session: VersionVector
 
 
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """A write's op and the balances it left: ``(account_id, balance)`` per account.
-
-    ``session`` covers the op; ``unconfirmed`` lists the branches that had not applied it
-    when the write answered (empty unless waited for with ``wait_all``); ``answered_by``
-    is the branch whose answer this is (another than the one asked when the write was
-    forwarded to its request's branch)."""
-
-    op_id: OpId
-    balances: tuple[tuple[str, int], ...]
-    currency: str
-    session: VersionVector
-    unconfirmed: tuple[int, ...] = ()
-    answered_by: int = 0
-
-
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -135,9 +104,9 @@ class Branch:
         self, config: BranchConfig, store: Store, writer: Writer, wall_ms: WallClock = _wall_ms
     ) -> None:
         self.config = config
-        self.writer = writer
+        self._writer = writer
         self._wall_ms = wall_ms
-        self.network: Network = NoPeers()
+        self._network: Network = NoPeers()
         self._store = store
         self._borrowing: dict[str, list[int]] = {}
 
@@ -148,12 +117,7 @@ class Branch:
         """Load the branch's state from its store and start its writer. ``wall_ms`` is the
         wall clock its HLC follows and its "today" comes from (tests set their own)."""
         if store is None:
-            path = config.store_path
-            store = (
-                MemoryStore()
-                if path is None
-                else await SqliteStore.open(path, branch_id=config.branch_id)
-            )
+            store = await open_store(config.store_spec)
         snapshot = await store.load()
         clock = HybridLogicalClock(wall_ms, snapshot.last_hlc)
         limit = credit_limit(config.branch_id, config.branch_ids)
@@ -171,8 +135,8 @@ class Branch:
     async def _apply_genesis(self, genesis: Op) -> None:
         """Apply the bank's genesis op first of all; a store that holds another one
         belongs to another bank."""
-        if not self.writer.state.has_applied(genesis):
-            await self.writer.apply_remote([genesis])
+        if not self._writer.state.has_applied(genesis):
+            await self._writer.apply_remote([genesis])
         if await self.op(genesis.id) != genesis:
             raise Unavailable(
                 f"branch {self.branch_id}: its store belongs to another bank (genesis differs)",
@@ -181,7 +145,7 @@ class Branch:
 
     async def close(self) -> None:
         """Finish the writes already accepted, then release the store."""
-        await self.writer.stop()
+        await self._writer.stop()
         await self._store.close()
 
     @property
@@ -191,7 +155,70 @@ class Branch:
     @property
     def version_vector(self) -> VersionVector:
         """The committed (durable) state of this replica."""
-        return self.writer.committed.vector
+        return self._writer.committed.vector
+
+    @property
+    def committed(self) -> VectorWatch:
+        """The committed version vector, to wait on (``VectorWatch.wait_for``)."""
+        return self._writer.committed
+
+    @property
+    def state(self) -> LedgerState:
+        """The replica's state as applied so far: read it, never change it."""
+        return self._writer.state
+
+    @property
+    def network(self) -> Network:
+        """How this branch reaches the others (``NoPeers`` until one is attached)."""
+        return self._network
+
+    def attach_network(self, network: Network) -> None:
+        """Reach the other branches through ``network`` from now on."""
+        self._network = network
+
+    # Replication's hooks into the writer -----------------------------------------------
+
+    def pause_origination(self) -> None:
+        """Originate no op until ``resume_origination``: reads and remote ops go on. While
+        a restarted branch fetches back ops of its own that its peers hold (I3)."""
+        self._writer.pause_origination()
+
+    def resume_origination(self) -> None:
+        self._writer.resume_origination()
+
+    async def refresh(self) -> None:
+        """Take in what other processes serving this branch committed to a shared store.
+
+        Raises:
+            Unavailable: the store cannot be read.
+        """
+        await self._writer.refresh()
+
+    async def seal(self, hlc: int) -> None:
+        """Move this branch's clock past ``hlc``, so that every op it originates from now
+        on is later (how a peer closes a day at a branch that writes nothing).
+
+        Raises:
+            InvalidArgument: ``CLOCK_AHEAD`` (see ``check_clock``).
+        """
+        self.check_clock(hlc, what="the seal")
+        await self._writer.seal(hlc)
+
+    def check_clock(self, hlc: int, *, what: str) -> None:
+        """Refuse a timestamp from elsewhere that this branch's clock would have to jump
+        to: more than ``config.max_clock_offset_ms`` ahead of its wall clock, or outside
+        int64. Without this, one far-future value would date every later op after it.
+
+        Raises:
+            InvalidArgument: ``CLOCK_AHEAD``.
+        """
+        limit = (self._wall_ms() + self.config.max_clock_offset_ms) << LOGICAL_BITS
+        if not 0 <= hlc <= min(limit, INT64_MAX):
+            raise InvalidArgument(
+                f"{what} is dated {hlc}, more than {self.config.max_clock_offset_ms} ms"
+                " ahead of this branch's clock (or outside int64)",
+                reason="CLOCK_AHEAD",
+            )
 
     # Sessions --------------------------------------------------------------------------
 
@@ -201,12 +228,12 @@ class Branch:
         Raises:
             SessionNotCovered: not within ``within`` seconds.
         """
-        watch = self.writer.committed
+        watch = self._writer.committed
         if watch.covers(session):
             return
         # Replication usually delivers within milliseconds; pulling in parallel covers a
         # stream that is down or behind.
-        pulling = _background(self.network.pull(session, within))
+        pulling = _background(self._network.pull(session, within))
         try:
             covered = await watch.wait_for(lambda v: v.covers(session), within)
         finally:
@@ -220,6 +247,13 @@ class Branch:
             )
 
     # Reads ---------------------------------------------------------------------------
+
+    def owner_of(self, account_id: str) -> str | None:
+        """The account's owner, or None if this replica has no such account."""
+        try:
+            return self._writer.state.account(account_id).owner
+        except AccountNotFound:
+            return None
 
     def account(self, account_id: str) -> AccountView:
         """Raises ``AccountNotFound``."""
@@ -250,7 +284,7 @@ class Branch:
         return Reading(self._views(account_ids), self.version_vector)
 
     def _views(self, account_ids: Sequence[str]) -> list[AccountView]:
-        state = self.writer.state
+        state = self._writer.state
         views = []
         for account_id in account_ids:
             record = state.account(account_id)
@@ -279,14 +313,14 @@ class Branch:
         await self.cover(context.session, context.budget)
         owner = owner_branch(command.account_id, self.config.branch_ids)
         if owner != self.branch_id:
-            op_id, session = await self.network.open_at_owner(owner, command, context.budget)
+            op_id, session = await self._network.open_at_owner(owner, command, context.budget)
             await self.cover(session, context.budget)
             return self.account(command.account_id), op_id, self.version_vector, ()
-        outcome = await self.writer.submit(command)
+        outcome = await self._writer.submit(command)
         op_id = _op_id(outcome)
         unconfirmed: list[int] = []
         if context.wait_all:
-            unconfirmed = await self.network.confirm(op_id, context.budget)
+            unconfirmed = await self._network.confirm(op_id, context.budget)
         view = self.account(command.account_id)
         return view, op_id, self.version_vector, tuple(unconfirmed)
 
@@ -316,20 +350,20 @@ class Branch:
             )
         await self.cover(context.session, context.budget)
         if owner and owner != self.branch_id:
-            # The request id is that branch's to decide (DESIGN section 3): answer here only
+            # The request id is that branch's to decide (design §3.1): answer here only
             # if its op has replicated here already.
-            decided = await self.writer.decided(command)
+            decided = await self._writer.decided(command)
             if decided is None:
-                return await self.network.forward(owner, command, context)
+                return await self._network.forward(owner, command, context)
             outcome = decided
         else:
             outcome = await self._originate(command, context.budget)
         op_id = _op_id(outcome)
         unconfirmed: list[int] = []
         if context.wait_all:
-            unconfirmed = await self.network.confirm(op_id, context.budget)
+            unconfirmed = await self._network.confirm(op_id, context.budget)
         account_id = outcome.balances[0][0]
-        currency = self.writer.state.account(account_id).currency
+        currency = self._writer.state.account(account_id).currency
         return WriteResult(
             op_id,
             outcome.balances,
@@ -346,18 +380,18 @@ class Branch:
         (the writer goes on meanwhile: it never waits on the network)."""
         alone = not self.config.peers
         try:
-            return await self.writer.submit(command, final=alone)
+            return await self._writer.submit(command, final=alone)
         except EscrowShortfall as short:
             if alone:
                 raise
             account_id, shortfall = short.account_id, short.shortfall
         amount = command.amount
-        self.writer.hold(account_id, amount)
+        self._writer.hold(account_id, amount)
         self._borrowing.setdefault(account_id, []).append(shortfall)
         try:
-            unreachable = await self.network.borrow(account_id, shortfall, within)
+            unreachable = await self._network.borrow(account_id, shortfall, within)
             try:
-                return await self.writer.submit(
+                return await self._writer.submit(
                     command, final=not unreachable, hold=(account_id, amount)
                 )
             except EscrowShortfall:
@@ -374,7 +408,7 @@ class Branch:
             self._borrowing[account_id].remove(shortfall)
             if not self._borrowing[account_id]:
                 del self._borrowing[account_id]
-            self.writer.release(account_id, amount)
+            self._writer.release(account_id, amount)
 
     # Replication -----------------------------------------------------------------------
 
@@ -382,7 +416,7 @@ class Branch:
         self, account_id: str, to_branch: int, shortfall: int, borrow_id: str
     ) -> Op | None:
         """Answer a borrowing branch: originate a grant of up to ``shortfall`` of this
-        branch's spare escrow share of the account, or None for nothing (DESIGN §2).
+        branch's spare escrow share of the account, or None for nothing (design §2.3).
 
         A branch that is itself borrowing on the account for a larger amount (ties broken
         by the larger branch id) grants nothing, so two borrowers cannot ping-pong.
@@ -392,14 +426,14 @@ class Branch:
             return None
         command = GrantCommand(account_id, to_branch, shortfall, borrow_id)
         try:
-            outcome = await self.writer.submit(command)
+            outcome = await self._writer.submit(command)
         except NothingToGrant:
             return None
         return await self.op(_op_id(outcome))
 
     async def op(self, op_id: OpId) -> Op:
         """A committed op of this replica."""
-        found = self.writer.recent.get(op_id.origin, op_id.seq)
+        found = self._writer.recent.get(op_id.origin, op_id.seq)
         if found is None:
             stored = await self._store.read_ops(op_id.origin, op_id.seq - 1, 1)
             if not stored:
@@ -409,7 +443,7 @@ class Branch:
 
     async def ops_lacking(self, have: VersionVector, limit: int) -> list[Op]:
         """Up to ``limit`` committed ops that a replica at ``have`` lacks, in an order
-        that applies causally (HLC order, which extends causal order; DESIGN §4)."""
+        that applies causally (HLC order, which extends causal order; design §4)."""
         mine = self.version_vector
         found: list[Op] = []
         for origin, count in mine.items():
@@ -422,7 +456,7 @@ class Branch:
 
     async def ops_of(self, origin: int, after: int, limit: int) -> list[Op]:
         """Up to ``limit`` committed ops of ``origin`` with seq > ``after``, in seq order."""
-        ops = self.writer.recent.after(origin, after, limit)
+        ops = self._writer.recent.after(origin, after, limit)
         if ops is None:
             ops = await self._store.read_ops(origin, after, limit)
         return ops
@@ -430,26 +464,40 @@ class Branch:
     async def encoded_ops_of(self, origin: int, after: int, limit: int) -> list[tuple[Op, bytes]]:
         """``ops_of``, each op with its canonical bytes (made once however many peers
         they are sent to)."""
-        found = self.writer.recent.encoded_after(origin, after, limit)
+        found = self._writer.recent.encoded_after(origin, after, limit)
         if found is None:
             found = [(op, encode_op(op)) for op in await self._store.read_ops(origin, after, limit)]
         return found
 
-    async def receive(self, encoded: Sequence[bytes]) -> VersionVector:
+    async def receive(self, encoded: Sequence[bytes], *, origin: int = 0) -> VersionVector:
         """Apply ops other branches sent, as their canonical bytes; returns once they are
         durable here (or held back for missing deps), with the highest op id of each origin
-        among them (what the sender will want acknowledged).
+        among them (what the sender will want acknowledged). ``origin``, if given, is the
+        only origin the ops may have (a branch streams only its own ops).
+
+        Nothing of the batch is applied if one op is refused.
 
         Raises:
+            PermissionDenied: ``ORIGIN_MISMATCH``, an op of another origin than ``origin``.
+            InvalidArgument: ``CLOCK_AHEAD``, an op dated more than the bank's maximum
+                clock offset ahead of this branch's clock.
             ReplicationHalted: an op reuses an applied op's id with other content, or its
                 origin's ops are refused already.
             Internal: the bytes are not a canonical op.
         """
         ops = []
         highest: dict[int, int] = {}
-        state = self.writer.state
-        for data in encoded:
-            op = decode_op(data)
+        state = self._writer.state
+        decoded = [decode_op(data) for data in encoded]
+        for op in decoded:
+            if origin and op.id.origin != origin:
+                raise PermissionDenied(
+                    f"branch {origin} sent op {op.id} of branch {op.id.origin}: a branch"
+                    " streams only its own ops",
+                    reason="ORIGIN_MISMATCH",
+                )
+            self.check_clock(op.hlc, what=f"op {op.id}")
+        for op, data in zip(decoded, encoded, strict=True):
             if encode_op(op) != data:
                 raise Internal(f"op {op.id} is not in canonical form")
             highest[op.id.origin] = max(highest.get(op.id.origin, 0), op.id.seq)
@@ -458,17 +506,17 @@ class Branch:
                 continue
             ops.append(op)
         if ops:
-            await self.writer.apply_remote(ops)
+            await self._writer.apply_remote(ops)
         return VersionVector(highest)
 
     async def _check_same(self, op: Op) -> None:
         # Both sides are canonical, so equal values mean equal bytes.
         if await self.op(op.id) != op:
             reason = f"op {op.id} arrived again with other content"
-            self.writer.halt(op.id.origin, reason)
+            self._writer.halt(op.id.origin, reason)
             raise ReplicationHalted(reason, origin=str(op.id.origin))
 
-    # Interest, history and statements (DESIGN §6) ---------------------------------------
+    # Interest, history and statements (design §6) ---------------------------------------
 
     async def calculate_interest(
         self, command: InterestCommand, context: RequestContext
@@ -488,12 +536,12 @@ class Branch:
         check_past(command.as_of, self._today())
         owner = owner_branch(command.account_id, self.config.branch_ids)
         if owner != self.branch_id:
-            op_id, session = await self.network.interest_at_owner(owner, command, context.budget)
+            op_id, session = await self._network.interest_at_owner(owner, command, context.budget)
             await self.cover(session, context.budget)
             return await self._posting(command, op_id)
         for _ in range(INTEREST_ATTEMPTS):
             try:
-                outcome = await self.writer.submit(await self._accrued(command, context.budget))
+                outcome = await self._writer.submit(await self._accrued(command, context.budget))
             except AlreadyPosted as done:
                 return await self._posting(command, done.posting.op_id)
             except StaleAccrual:
@@ -501,7 +549,7 @@ class Branch:
             op_id = _op_id(outcome)
             unconfirmed: list[int] = []
             if context.wait_all:
-                unconfirmed = await self.network.confirm(op_id, context.budget)
+                unconfirmed = await self._network.confirm(op_id, context.budget)
             return await self._posting(command, op_id, tuple(unconfirmed))
         raise StaleAccrual(
             f"account {command.account_id!r}: interest postings keep changing; retry",
@@ -511,7 +559,7 @@ class Branch:
     async def _accrued(self, command: InterestCommand, within: float) -> InterestCommand:
         """``command`` with the interest it credits, read once every op of its days is
         here; unchanged if the day is posted already (the writer answers that)."""
-        state = self.writer.state
+        state = self._writer.state
         record = state.account(command.account_id)
         if posted_already(state.postings.get(command.account_id), command.as_of):
             return command
@@ -519,7 +567,7 @@ class Branch:
         period_for(record.type, record.opened_hlc, None, command.as_of)
         await self._close_day(command.as_of, within)
         # The last posting and the snapshot are read together, after the day closed.
-        state = self.writer.state
+        state = self._writer.state
         last = state.postings.get(command.account_id)
         if posted_already(last, command.as_of):
             return command
@@ -556,7 +604,7 @@ class Branch:
             # A branch that has written nothing since the day does not hold it open: once
             # its clock is sealed past the day, every op of the day it has is here.
             counts = await asyncio.gather(
-                *(self.network.sealed_count(b, end, within) for b in waiting),
+                *(self._network.sealed_count(b, end, within) for b in waiting),
                 return_exceptions=True,
             )
             for count in counts:
@@ -612,7 +660,7 @@ class Branch:
         await self.cover(context.session, context.budget)
         if token is not None:
             await self.cover(token.snapshot, context.budget)
-        record = self.writer.state.account(account_id)
+        record = self._writer.state.account(account_id)
         snapshot = token.snapshot if token is not None else self.version_vector
         page = await HistoryReader(self._store).page(account_id, size, token, snapshot)
         next_token = page.next_token.encode() if page.next_token is not None else ""
@@ -634,7 +682,7 @@ class Branch:
         check_id(account_id, field="account_id")
         check_range(first_day, last_day)
         await self.cover(context.session, context.budget)
-        state = self.writer.state
+        state = self._writer.state
         record = state.account(account_id)
         balance, snapshot = state.balance(account_id), self.version_vector
         reader = HistoryReader(self._store)

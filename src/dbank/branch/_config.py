@@ -16,6 +16,15 @@ a SQLite file under ``data`` unless its entry names a Redis store instead::
     [branches.3]
     listen = "127.0.0.1:7003"
     store = "redis://127.0.0.1:6390/0"
+
+A secure bank names its TLS directory (``dbank certs init``) once, and each branch the
+address it serves its peers on (mutual TLS); peers then dial ``peer_listen``::
+
+    tls_dir = "certs"
+
+    [branches.1]
+    listen = "127.0.0.1:7001"
+    peer_listen = "127.0.0.1:7101"
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from pathlib import Path
 import pydantic
 
 from dbank.ledger import Op, genesis_digest
-from dbank.store import RedisAddress, parse_redis_url
+from dbank.store import RedisAddress, StoreSpec, parse_redis_url
 
 
 class ConfigError(ValueError):
@@ -48,6 +57,13 @@ class BranchConfig:
         before anything else, and its digest must match every peer's.
     trace_dir: where to write the branch's Lamport trace when it stops (``dbank.tracing``);
         None records nothing.
+    tls_dir: the bank's TLS material (``dbank certs init``): the branch serves only TLS,
+        verifies callers' tokens, and serves its peers on ``peer_listen`` with mutual TLS.
+        None: plaintext and no authentication (``--insecure``; development only).
+    peer_listen: the ``HOST:PORT`` where the branch serves its peers (mutual TLS); with
+        ``tls_dir`` only. ``peers`` then name the peers' ``peer_listen`` addresses.
+    max_clock_offset_ms: how far ahead of this branch's clock a timestamp from elsewhere
+        may be (an op's HLC, a seal); anything later is refused.
     """
 
     branch_id: int
@@ -58,6 +74,9 @@ class BranchConfig:
     unsafe_redis: bool = False
     genesis: Op | None = None
     trace_dir: Path | None = None
+    tls_dir: Path | None = None
+    peer_listen: str | None = None
+    max_clock_offset_ms: int = 500
 
     @property
     def genesis_digest(self) -> str:
@@ -74,6 +93,17 @@ class BranchConfig:
         if self.data_dir is None:
             return None
         return self.data_dir / f"branch-{self.branch_id}.sqlite3"
+
+    @property
+    def store_spec(self) -> StoreSpec:
+        """The store this branch keeps its state in (``dbank.store.open_store``)."""
+        return StoreSpec(
+            branch_id=self.branch_id,
+            path=None if self.store is not None else self.store_path,
+            redis=self.store,
+            unsafe_redis=self.unsafe_redis,
+            replicated=bool(self.peers),
+        )
 
 
 def check_address(text: str, *, where: str) -> str:
@@ -109,6 +139,7 @@ class _BranchEntry(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
     listen: str
+    peer_listen: str | None = None
     data: Path | None = None
     store: str | None = None
     unsafe_redis: bool = False
@@ -118,6 +149,7 @@ class _BankFile(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
     branches: dict[pydantic.PositiveInt, _BranchEntry] = pydantic.Field(min_length=1)
+    tls_dir: Path | None = None
 
 
 def load_bank_file(path: Path, branch_id: int) -> BranchConfig:
@@ -156,7 +188,15 @@ def load_bank_file(path: Path, branch_id: int) -> BranchConfig:
         branch_id=branch_id,
         listen=entry.listen,
         data_dir=data,
-        peers={i: b.listen for i, b in bank.branches.items() if i != branch_id},
+        peers={i: b.peer_listen or b.listen for i, b in bank.branches.items() if i != branch_id},
         store=store,
         unsafe_redis=entry.unsafe_redis,
+        tls_dir=_relative_to(path, bank.tls_dir),
+        peer_listen=entry.peer_listen,
     )
+
+
+def _relative_to(path: Path, directory: Path | None) -> Path | None:
+    if directory is None or directory.is_absolute():
+        return directory
+    return path.parent / directory

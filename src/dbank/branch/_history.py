@@ -1,4 +1,4 @@
-"""Reading an account's history from the store (DESIGN §6): pages of entries, statements,
+"""Reading an account's history from the store (design §6): pages of entries, statements,
 and the interest a posting credits. The ledger does the arithmetic; this module reads.
 
 Every read names a snapshot (a version vector this replica covers), so what it finds

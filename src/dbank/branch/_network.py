@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
+from dbank.branch._request import RequestContext, WriteResult
 from dbank.ledger import (
     DepositCommand,
     InterestCommand,
@@ -17,9 +18,6 @@ from dbank.ledger import (
     VersionVector,
     WithdrawCommand,
 )
-
-if TYPE_CHECKING:
-    from dbank.branch._branch import RequestContext, WriteResult
 
 
 class Network(Protocol):

@@ -126,7 +126,7 @@ class Writer:
         await self._task
         self._task = None
 
-    # Origination gate (DESIGN §4: recover this branch's own log before originating) ----
+    # Origination gate (design §4: recover this branch's own log before originating) ----
 
     def pause_origination(self) -> None:
         self._may_originate.clear()

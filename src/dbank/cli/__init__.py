@@ -10,6 +10,7 @@ import click
 
 from dbank.cli._account import account
 from dbank.cli._branch import branch, cluster
+from dbank.cli._certs import certs, token
 from dbank.cli._run import run
 
 __all__ = ["main"]
@@ -21,5 +22,5 @@ def main() -> None:
     """dbank: a distributed bank over gRPC."""
 
 
-for command in (branch, cluster, run, account):
+for command in (branch, cluster, run, account, certs, token):
     main.add_command(command)

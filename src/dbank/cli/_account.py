@@ -7,6 +7,7 @@ import datetime as dt
 import functools
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 import click
@@ -33,6 +34,7 @@ from dbank.client import (
 from dbank.ledger import AccountType, DbankError
 from dbank.ledger.interest import parse_day, parse_rate
 from dbank.money import Currency, currency, format_amount, parse_amount
+from dbank.security import PkiError, load_ca
 
 
 @click.group()
@@ -45,9 +47,11 @@ class _Session:
     target: str
     as_json: bool
     timeout: float
+    ca: bytes | None = None
+    token: str | None = None
 
     def client(self) -> BankClient:
-        return BankClient(self.target, timeout=self.timeout)
+        return BankClient(self.target, timeout=self.timeout, tls=self.ca, token=self.token)
 
     def show(self, text: str, data: dict[str, Any]) -> None:
         click.echo(json.dumps(data, sort_keys=True) if self.as_json else text)
@@ -116,11 +120,63 @@ def _session_options(command: Callable[..., None]) -> Callable[..., None]:
         show_default=True,
         help="Seconds to wait for an answer, retries included.",
     )
+    @click.option(
+        "--tls-dir",
+        envvar="DBANK_TLS_DIR",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="The bank's TLS directory: its ca.crt proves the branch is the bank's"
+        " (or $DBANK_TLS_DIR).",
+    )
+    @click.option(
+        "--ca",
+        "ca_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The bank's CA certificate, instead of --tls-dir.",
+    )
+    @click.option(
+        "--token",
+        envvar="DBANK_TOKEN",
+        help="Your signed token (dbank token issue), or $DBANK_TOKEN.",
+    )
+    @click.option(
+        "--insecure",
+        envvar="DBANK_INSECURE",
+        is_flag=True,
+        help="Talk plaintext to an --insecure branch (or $DBANK_INSECURE=1).",
+    )
     @functools.wraps(command)
-    def with_session(target: str, as_json: bool, timeout: float, **kwargs: Any) -> None:
-        command(_Session(target, as_json, timeout), **kwargs)
+    def with_session(
+        target: str,
+        as_json: bool,
+        timeout: float,
+        tls_dir: Path | None,
+        ca_path: Path | None,
+        token: str | None,
+        insecure: bool,
+        **kwargs: Any,
+    ) -> None:
+        ca = _bank_ca(tls_dir, ca_path, insecure)
+        session = _Session(target, as_json, timeout, ca, None if ca is None else token)
+        command(session, **kwargs)
 
     return with_session
+
+
+def _bank_ca(tls_dir: Path | None, ca_path: Path | None, insecure: bool) -> bytes | None:
+    """The CA certificate to verify the branch with; None for ``--insecure``."""
+    if insecure:
+        if tls_dir is not None or ca_path is not None:
+            raise click.UsageError("--insecure excludes --tls-dir and --ca")
+        return None
+    if ca_path is None and tls_dir is None:
+        raise click.UsageError(
+            "give --tls-dir DIR or --ca FILE (the bank's CA certificate) and --token, or"
+            " --insecure to talk to an --insecure branch"
+        )
+    try:
+        return load_ca(ca_path if ca_path is not None else Path(str(tls_dir)) / "ca.crt")
+    except PkiError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 _currency_option = click.option(

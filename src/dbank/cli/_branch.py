@@ -6,12 +6,15 @@ import dataclasses
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from dbank.branch import BranchConfig, ConfigError, check_address, load_bank_file, parse_peers
 from dbank.cli._common import run_request, store_options
 from dbank.store import RedisAddress, StoreUnusable, UnsafeSettings
+
+log = logging.getLogger("dbank.branch")
 
 
 class _StoreRefused(click.ClickException):
@@ -43,21 +46,33 @@ class _StoreRefused(click.ClickException):
     type=click.Path(dir_okay=False, path_type=Path),
     help="The bank's TOML file naming every branch; flags given override it.",
 )
+@click.option(
+    "--tls-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The bank's TLS material (dbank certs init): serve only TLS, check callers' tokens,"
+    " and serve the peers with mutual TLS on --peer-listen.",
+)
+@click.option("--peer-listen", help="HOST:PORT to serve the other branches on (with --tls-dir).")
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Serve plaintext without authentication: every caller may do everything."
+    " Development only.",
+)
+@click.option(
+    "--max-clock-offset",
+    "max_clock_offset_ms",
+    type=click.IntRange(min=1),
+    help="Refuse timestamps from elsewhere more than MS milliseconds ahead (default 500).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
-def branch(
-    branch_id: int,
-    listen: str | None,
-    data_dir: Path | None,
-    peers: str | None,
-    store: RedisAddress | None,
-    unsafe_redis: bool,
-    config_path: Path | None,
-    verbose: bool,
-) -> None:
+def branch(branch_id: int, verbose: bool, **flags: Any) -> None:
     """Run one branch until SIGINT or SIGTERM.
 
-    Prints "branch ID listening on HOST:PORT" once it serves requests. A store that cannot
-    be used (Redis unreachable, or with settings that can lose writes) exits with status 2.
+    Prints "branch ID listening on HOST:PORT" once it serves requests (and, when secure,
+    "branch ID serving peers on HOST:PORT"). A store that cannot be used (Redis
+    unreachable, or with settings that can lose writes) exits with status 2; so does a
+    branch given neither --tls-dir nor --insecure.
     """
     from dbank.server import BranchServer, serve_until_signalled
 
@@ -65,10 +80,16 @@ def branch(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    config = _branch_config(branch_id, listen, data_dir, peers, config_path, store, unsafe_redis)
+    config = _branch_config(branch_id, flags)
+    if config.tls_dir is None:
+        log.warning(
+            "branch %d runs --insecure: plaintext, and every caller may do everything", branch_id
+        )
 
     def ready(server: BranchServer) -> None:
         click.echo(f"branch {branch_id} listening on {server.address}")
+        if server.peer_address is not None:
+            click.echo(f"branch {branch_id} serving peers on {server.peer_address}")
         sys.stdout.flush()
 
     async def serve() -> None:
@@ -78,43 +99,51 @@ def branch(
             raise _StoreRefused(f"{exc.message}; --unsafe-redis runs it anyway") from None
         except StoreUnusable as exc:
             raise _StoreRefused(exc.message) from None
+        except ConfigError as exc:
+            raise _StoreRefused(str(exc)) from None
 
     run_request(serve)
 
 
-def _branch_config(
-    branch_id: int,
-    listen: str | None,
-    data_dir: Path | None,
-    peers: str | None,
-    config_path: Path | None,
-    store: RedisAddress | None,
-    unsafe_redis: bool,
-) -> BranchConfig:
+def _branch_config(branch_id: int, flags: dict[str, Any]) -> BranchConfig:
     """Flags over the bank file; every problem is a usage error (exit status 2)."""
     try:
         config = (
-            load_bank_file(config_path, branch_id)
-            if config_path is not None
+            load_bank_file(flags["config_path"], branch_id)
+            if flags["config_path"] is not None
             else BranchConfig(branch_id, listen="127.0.0.1:0")
         )
-        if listen is not None:
-            config = dataclasses.replace(config, listen=check_address(listen, where="--listen"))
-        if data_dir is not None:
-            config = dataclasses.replace(config, data_dir=data_dir)
-        if peers is not None:
-            config = dataclasses.replace(config, peers=parse_peers(peers))
-        if store is not None:
-            config = dataclasses.replace(config, store=store)
-        if unsafe_redis:
-            config = dataclasses.replace(config, unsafe_redis=True)
+        changes: dict[str, Any] = {
+            name: flags[name]
+            for name in ("data_dir", "store", "tls_dir", "max_clock_offset_ms")
+            if flags[name] is not None
+        }
+        for name in ("listen", "peer_listen"):
+            if flags[name] is not None:
+                changes[name] = check_address(flags[name], where=f"--{name.replace('_', '-')}")
+        if flags["peers"] is not None:
+            changes["peers"] = parse_peers(flags["peers"])
+        if flags["unsafe_redis"]:
+            changes["unsafe_redis"] = True
+        config = dataclasses.replace(config, **changes)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    _check_branch_config(config, insecure=flags["insecure"])
+    return config
+
+
+def _check_branch_config(config: BranchConfig, *, insecure: bool) -> None:
     if config.data_dir is None and config.store is None:
         raise click.UsageError("give --data DIR or --store URL (or either in --config)")
-    if branch_id in config.peers:
-        raise click.UsageError(f"branch {branch_id} cannot be its own peer")
-    return config
+    if config.branch_id in config.peers:
+        raise click.UsageError(f"branch {config.branch_id} cannot be its own peer")
+    if config.tls_dir is None and not insecure:
+        raise click.UsageError(
+            "a branch serves only TLS: give --tls-dir DIR (make one with `dbank certs init"
+            " DIR --branches 1,2,3`), or --insecure for plaintext without authentication"
+        )
+    if config.tls_dir is not None and insecure:
+        raise click.UsageError("--insecure and --tls-dir exclude each other")
 
 
 @click.command()
@@ -153,7 +182,7 @@ def cluster(
 
     With --store, every branch keeps its state in that one Redis, each under its own keys.
     """
-    from dbank.cluster import StoreChoice, run_cluster
+    from dbank.hosting import StoreChoice, run_cluster
 
     addresses = {i: f"127.0.0.1:{base_port + i}" for i in range(1, count + 1)}
     choice = StoreChoice(data_dir, store, unsafe_redis)

@@ -12,13 +12,16 @@ from dbank.client._types import (
     TransactionPage,
     TransferResult,
 )
+from dbank.ledger import EntryKind, OpId
 
 __all__ = [
     "Account",
     "AccountStatement",
     "BalanceChange",
     "BankClient",
+    "EntryKind",
     "InterestPosted",
+    "OpId",
     "RetryPolicy",
     "Session",
     "Transaction",

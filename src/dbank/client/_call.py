@@ -11,19 +11,28 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import grpc
 
-from dbank.client._errors import error_from_rpc
-from dbank.ledger.errors import DbankError, DeadlineExceeded
+from dbank._status import error_from_rpc
+from dbank.errors import DbankError, DeadlineExceeded
 
-Response = TypeVar("Response", covariant=True)
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+_Request_contra = TypeVar("_Request_contra", contravariant=True)
+_Response_co = TypeVar("_Response_co", covariant=True)
 
 
-class UnaryCall(Protocol[Response]):
-    def __call__(self, request: Any, *, timeout: float | None = None) -> Any: ...
+class UnaryCall(Protocol[_Request_contra, _Response_co]):
+    """A unary method of a generated async stub: takes one request type, answers one reply
+    type (``grpc.aio.UnaryUnaryMultiCallable[Request, Response]``)."""
+
+    def __call__(
+        self, request: _Request_contra, *, timeout: float | None = None
+    ) -> Awaitable[_Response_co]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +45,12 @@ class RetryPolicy:
 
 
 async def call(
-    method: UnaryCall[Response], request: Any, *, within: float, retry: RetryPolicy
-) -> Any:
+    method: UnaryCall[Request, Response],
+    request: Request,
+    *,
+    within: float,
+    retry: RetryPolicy,
+) -> Response:
     """Send ``request`` and return the reply within ``within`` seconds, retries included;
     raise the ``DbankError`` a failure stands for."""
     deadline = time.monotonic() + within

@@ -2,7 +2,7 @@
 
 Every write gets a fresh UUID request id unless the caller passes one; the client reuses
 it on its own retries, so a write it retries is applied at most once. Failures raise the
-classes of ``dbank.ledger.errors`` (``InsufficientFunds``, ``AccountNotFound``, ...).
+classes of ``dbank.errors`` (``InsufficientFunds``, ``AccountNotFound``, ...).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import enum
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Protocol, TypeVar
 
 import grpc
 
@@ -25,7 +25,7 @@ from dbank._wire import (
     vector_from_wire,
     vector_to_wire,
 )
-from dbank.client._call import RetryPolicy, call
+from dbank.client._call import RetryPolicy, UnaryCall, call
 from dbank.client._session import Session
 from dbank.client._types import (
     Account,
@@ -53,6 +53,36 @@ class WriteConcern(enum.Enum):
     ALL = pb.WRITE_CONCERN_ALL
 
 
+class _BankStub(Protocol):
+    """The generated async ``BankStub``, typed per method as its ``.pyi`` types it.
+
+    grpc ships no type hints, so mypy reads the generated stub's methods as ``Any``; this
+    protocol restores their request and reply types, and a test holds it to the service
+    descriptor, so every field read from a reply is checked.
+    """
+
+    CreateAccount: UnaryCall[pb.CreateAccountRequest, pb.CreateAccountResponse]
+    GetBalance: UnaryCall[pb.GetBalanceRequest, pb.GetBalanceResponse]
+    GetBalances: UnaryCall[pb.GetBalancesRequest, pb.GetBalancesResponse]
+    Deposit: UnaryCall[pb.DepositRequest, pb.DepositResponse]
+    Withdraw: UnaryCall[pb.WithdrawRequest, pb.WithdrawResponse]
+    Transfer: UnaryCall[pb.TransferRequest, pb.TransferResponse]
+    CalculateInterest: UnaryCall[pb.CalculateInterestRequest, pb.CalculateInterestResponse]
+    ListTransactions: UnaryCall[pb.ListTransactionsRequest, pb.ListTransactionsResponse]
+    GetStatement: UnaryCall[pb.GetStatementRequest, pb.GetStatementResponse]
+
+
+class _Sessioned(Protocol):
+    """Every request and every reply of the Bank service: it carries a session token."""
+
+    @property
+    def session(self) -> pb.VersionVector: ...
+
+
+_Request = TypeVar("_Request", bound=_Sessioned)
+_Response = TypeVar("_Response", bound=_Sessioned)
+
+
 class BankClient:
     """A connection to one branch. Use ``async with BankClient("host:port") as bank:``.
 
@@ -60,6 +90,8 @@ class BankClient:
     ``Session``); pass one ``Session`` to clients of several branches to keep a customer's
     view consistent across them.
     """
+
+    _stub: _BankStub
 
     def __init__(
         self,
@@ -70,15 +102,21 @@ class BankClient:
         session: Session | None = None,
         write_concern: WriteConcern = WriteConcern.ALL,
         interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+        tls: bytes | None = None,
+        token: str | None = None,
     ) -> None:
+        """``tls``: the bank's CA certificate (PEM): the branch is reached over TLS and
+        must prove it is a branch of this bank; None: plaintext, for ``--insecure``
+        branches only. ``token``: the caller's signed token (``dbank token issue``), sent
+        as ``authorization: Bearer <token>`` with every call (over TLS only)."""
         self.target = target
         self.session = session if session is not None else Session()
         # Interceptors add metadata to every call (Lamport stamps: ``dbank.tracing``).
-        self._channel = grpc.aio.insecure_channel(target, interceptors=list(interceptors))
+        self._channel = _channel(target, tls, token, list(interceptors))
         self._stub = bank_pb2_grpc.BankStub(self._channel)
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
-        self._write_concern = write_concern.value
+        self._write_concern: pb.WriteConcern.ValueType = write_concern.value
 
     async def __aenter__(self) -> BankClient:
         return self
@@ -114,6 +152,7 @@ class BankClient:
             currency=currency,
             owner=owner,
             request_id=request_id or new_request_id(),
+            write_concern=self._write_concern,
         )
         reply = await self._call(self._stub.CreateAccount, request)
         return _account(reply.account)
@@ -155,6 +194,7 @@ class BankClient:
             currency=currency,
             request_id=request_id,
             request_branch=request_branch,
+            write_concern=self._write_concern,
         )
         reply = await self._call(self._stub.Deposit, request)
         return _balance_change(reply, request_id)
@@ -182,6 +222,7 @@ class BankClient:
             currency=currency,
             request_id=request_id,
             request_branch=request_branch,
+            write_concern=self._write_concern,
         )
         reply = await self._call(self._stub.Withdraw, request)
         return _balance_change(reply, request_id)
@@ -211,6 +252,7 @@ class BankClient:
             currency=currency,
             request_id=request_id,
             request_branch=request_branch,
+            write_concern=self._write_concern,
         )
         reply = await self._call(self._stub.Transfer, request)
         return TransferResult(
@@ -248,6 +290,7 @@ class BankClient:
             annual_rate=annual_rate,
             as_of=as_of.isoformat(),
             request_id=request_id,
+            write_concern=self._write_concern,
         )
         reply = await self._call(self._stub.CalculateInterest, request)
         return InterestPosted(
@@ -323,10 +366,11 @@ class BankClient:
             reply.closing_balance,
         )
 
-    async def _call(self, method: Any, request: Any) -> Any:
+    async def _call(self, method: UnaryCall[_Request, _Response], request: _Request) -> _Response:
+        """The one path of every RPC: send the session token, answer within the client's
+        timeout with its retries, and advance the session by the reply's token. (Each
+        write sets its write concern where it builds its request.)"""
         request.session.CopyFrom(vector_to_wire(self.session.token))
-        if hasattr(request, "write_concern"):
-            request.write_concern = self._write_concern
         reply = await call(method, request, within=self._timeout, retry=self._retry)
         self.session.observe(vector_from_wire(reply.session))
         return reply
@@ -370,3 +414,21 @@ def _transaction(value: pb.Entry) -> Transaction:
         value.request_id,
         value.counterparty,
     )
+
+
+def _channel(
+    target: str,
+    tls: bytes | None,
+    token: str | None,
+    interceptors: list[grpc.aio.ClientInterceptor],
+) -> grpc.aio.Channel:
+    if tls is None:
+        if token is not None:
+            raise ValueError("a token is only sent over TLS: give the bank's CA as tls=")
+        return grpc.aio.insecure_channel(target, interceptors=interceptors)
+    credentials = grpc.ssl_channel_credentials(root_certificates=tls)
+    if token is not None:
+        credentials = grpc.composite_channel_credentials(
+            credentials, grpc.access_token_call_credentials(token)
+        )
+    return grpc.aio.secure_channel(target, credentials, interceptors=interceptors)

@@ -1,4 +1,4 @@
-"""Session tokens on the client side (DESIGN §5).
+"""Session tokens on the client side (design §5).
 
 A ``Session`` holds the newest replica state its owner has seen. Every request carries it
 and every reply advances it, so a branch serves the next request only once it has seen all

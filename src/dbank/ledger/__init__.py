@@ -1,21 +1,9 @@
 """The pure domain of dbank: ops, the escrow state machine, commands and their planning.
 
-Nothing here does I/O or knows gRPC or storage; ``tests/unit/test_layering.py`` keeps it so.
+Nothing here does I/O or knows gRPC or storage; ``tests/unit/test_architecture.py`` keeps it so.
 """
 
-from dbank.ledger.clock import HybridLogicalClock
-from dbank.ledger.commands import (
-    Command,
-    DepositCommand,
-    GrantCommand,
-    IdempotencyKey,
-    InterestCommand,
-    OpenAccountCommand,
-    TransferCommand,
-    WithdrawCommand,
-    fingerprint_of,
-)
-from dbank.ledger.errors import (
+from dbank.errors import (
     Aborted,
     AccountExists,
     AccountNotFound,
@@ -32,13 +20,27 @@ from dbank.ledger.errors import (
     InvalidArgument,
     InvariantViolation,
     NotFound,
+    PermissionDenied,
     ReplicationHalted,
     RequestBranchUnreachable,
     RequestIdReused,
     RequestInProgress,
     SessionNotCovered,
+    Unauthenticated,
     Unavailable,
     WrongAccountType,
+)
+from dbank.ledger.clock import HybridLogicalClock
+from dbank.ledger.commands import (
+    Command,
+    DepositCommand,
+    GrantCommand,
+    IdempotencyKey,
+    InterestCommand,
+    OpenAccountCommand,
+    TransferCommand,
+    WithdrawCommand,
+    fingerprint_of,
 )
 from dbank.ledger.genesis import genesis_digest, genesis_op
 from dbank.ledger.history import Entry, EntryKind, PageToken, history_accounts
@@ -106,6 +108,7 @@ __all__ = [
     "OpenAccountCommand",
     "Outcome",
     "PageToken",
+    "PermissionDenied",
     "ReplicationHalted",
     "RequestBranchUnreachable",
     "RequestIdReused",
@@ -116,6 +119,7 @@ __all__ = [
     "Statement",
     "Transfer",
     "TransferCommand",
+    "Unauthenticated",
     "Unavailable",
     "VersionVector",
     "WithdrawCommand",

@@ -47,7 +47,7 @@ def hlc_datetime(timestamp: int) -> dt.datetime:
 
 
 def hlc_day(timestamp: int) -> dt.date:
-    """The UTC date of an HLC timestamp: an op's day (DESIGN §6)."""
+    """The UTC date of an HLC timestamp: an op's day (design §6)."""
     return hlc_datetime(timestamp).date()
 
 

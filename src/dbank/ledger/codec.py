@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any
 
-from dbank.ledger.errors import Internal
+from dbank.errors import Internal
 from dbank.ledger.ops import (
     AccountType,
     Deposit,

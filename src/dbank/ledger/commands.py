@@ -2,7 +2,7 @@
 
 A command that exists is well formed (ids, amounts, currency codes); whether the bank's
 state allows it is the planner's question. Each command names its idempotency key and a
-fingerprint of the parameters that define it (DESIGN §3): the same key with the same
+fingerprint of the parameters that define it (design §3): the same key with the same
 fingerprint is the same request.
 """
 
@@ -12,7 +12,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from dbank.ledger.errors import InvalidArgument
+from dbank.errors import InvalidArgument
 from dbank.ledger.interest import Accrual, canonical_rate, parse_rate
 from dbank.ledger.ops import (
     AccountType,
@@ -177,7 +177,7 @@ class TransferCommand:
 @dataclass(frozen=True, slots=True)
 class GrantCommand:
     """Hand up to ``shortfall`` minor units of this branch's escrow share of an account to
-    ``to_branch``, which is borrowing them (DESIGN §2). ``borrow_id`` makes it idempotent:
+    ``to_branch``, which is borrowing them (design §2.3). ``borrow_id`` makes it idempotent:
     one borrowing round gets at most one grant from each branch."""
 
     account_id: str
@@ -211,7 +211,7 @@ class InterestCommand:
     The owner branch computes ``accrual`` (the amount, from the account's history) before
     it submits the command; the planner refuses an accrual whose starting posting is no
     longer the account's last. ``rate`` is the canonical spelling of ``annual_rate``; only
-    it and ``as_of`` define the request (DESIGN §3), not the accrual.
+    it and ``as_of`` define the request (design §3), not the accrual.
     """
 
     account_id: str

@@ -1,5 +1,5 @@
 """The genesis op: a bank's first op, opening an account with its balance already shared
-out in escrow among the branches (DESIGN §2).
+out in escrow among the branches (design §2.2).
 
 Every branch of the bank is given the same genesis op and applies it before anything
 else; the digest of its bytes names the bank, and branches whose digests differ refuse to

@@ -1,4 +1,4 @@
-"""An account's history (DESIGN §6): the ops that opened it or changed its balance, in
+"""An account's history (design §6): the ops that opened it or changed its balance, in
 ``(hlc, origin, seq)`` order, each with the balance right after it, and the opaque page
 tokens that walk it (AIP-158).
 
@@ -19,8 +19,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from dbank.errors import InvalidArgument
 from dbank.ledger.clock import day_start_hlc, hlc_day
-from dbank.ledger.errors import InvalidArgument
 from dbank.ledger.ops import (
     Deposit,
     Genesis,

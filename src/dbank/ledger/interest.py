@@ -1,4 +1,4 @@
-"""Interest on savings accounts (DESIGN §6): the rate, the days a posting covers, and the
+"""Interest on savings accounts (design §6): the rate, the days a posting covers, and the
 daily-balance arithmetic, exact to the minor unit.
 
 A posting for day D covers every day from the account's opening day, or the day after its
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
+from dbank.errors import InvalidArgument, WrongAccountType
 from dbank.ledger.clock import hlc_day
-from dbank.ledger.errors import InvalidArgument, WrongAccountType
 from dbank.ledger.ops import AccountType
 from dbank.ledger.version_vector import OpId
 

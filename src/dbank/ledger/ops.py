@@ -68,7 +68,7 @@ class Grant:
 @dataclass(frozen=True, slots=True)
 class Interest:
     """Credits a savings account's interest for every day up to ``through`` not yet posted,
-    in the origin's escrow share; only the account's owner branch originates it (DESIGN §6).
+    in the origin's escrow share; only the account's owner branch originates it (design §6).
 
     Attributes:
         amount: the interest in minor units, >= 0: a posting of nothing still marks its
@@ -90,7 +90,7 @@ class Interest:
 class Genesis:
     """Opens an account with each branch's share of its opening balance already in escrow:
     the bank's first op (origin 0, seq 1, no deps), made from a scenario file before any
-    branch starts and byte-identical at every branch (DESIGN §2).
+    branch starts and byte-identical at every branch (design §2.2).
 
     Attributes:
         owner_branch: the branch that owns the account id (``owner_branch``), fixed here

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dbank.ledger.errors import DbankError, error_class_named
+from dbank.errors import DbankError, error_class_named
 from dbank.ledger.version_vector import OpId
 
 

@@ -5,13 +5,20 @@
 ``LedgerState.apply`` would refuse, so an op it plans always applies here, and it keeps
 the two bounds that make the op apply at every other replica too, whatever else they
 apply first: a debit within this branch's escrow share, and a credit within its credit
-limit (DESIGN §2).
+limit (design §2.1).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from dbank.errors import (
+    Aborted,
+    AccountExists,
+    BalanceOverflow,
+    CurrencyMismatch,
+    InsufficientFunds,
+)
 from dbank.ledger.commands import (
     Command,
     DepositCommand,
@@ -20,13 +27,6 @@ from dbank.ledger.commands import (
     OpenAccountCommand,
     TransferCommand,
     WithdrawCommand,
-)
-from dbank.ledger.errors import (
-    Aborted,
-    AccountExists,
-    BalanceOverflow,
-    CurrencyMismatch,
-    InsufficientFunds,
 )
 from dbank.ledger.interest import InterestPosting, period_for, posted_already
 from dbank.ledger.ops import Deposit, Grant, Interest, OpBody, OpenAccount, Transfer, Withdrawal
@@ -181,7 +181,7 @@ def _account(state: LedgerState, account_id: str, currency: str) -> AccountRecor
 
 class _Credit:
     """Checks credits against the balance's bound here and this branch's credit limit,
-    which keeps it under that bound at every replica (DESIGN §2)."""
+    which keeps it under that bound at every replica (design §2.1)."""
 
     def __init__(self, state: LedgerState, branch: int, limit: int) -> None:
         self._state = state
@@ -207,7 +207,7 @@ class _Credit:
 
 
 class _Debit:
-    """Checks debits against this branch's unreserved escrow share (DESIGN §2)."""
+    """Checks debits against this branch's unreserved escrow share (design §2.3)."""
 
     def __init__(
         self, state: LedgerState, branch: int, final: bool, reserved: Mapping[str, int]

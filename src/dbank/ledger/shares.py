@@ -1,4 +1,4 @@
-"""How amounts are split among the branches of a bank (DESIGN §2): an opening balance into
+"""How amounts are split among the branches of a bank (design §2): an opening balance into
 escrow shares, and the room under 2^63 - 1 into credit limits.
 
 A branch's **credit limit** bounds what its own ops may add to any one account, net of what

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from dbank.errors import AccountNotFound, InvariantViolation
 from dbank.ledger._layer import Layer
-from dbank.ledger.errors import AccountNotFound, InvariantViolation
 from dbank.ledger.interest import InterestPosting
 from dbank.ledger.ops import (
     AccountType,
@@ -94,7 +94,7 @@ class LedgerState:
             postings if postings is not None else {}
         )
         # What each branch's own ops have added to each account, net (``credit_changes``):
-        # the origin bounds it by its credit limit (DESIGN §2), as rights bound its debits.
+        # the origin bounds it by its credit limit (design §2.1), as rights bound its debits.
         self.credits: MutableMapping[RightsKey, int] = credits if credits is not None else {}
         if balances is None:
             balances = {}

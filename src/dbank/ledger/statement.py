@@ -1,4 +1,4 @@
-"""Account statements (DESIGN §6): the balance at the start of a range of days, the
+"""Account statements (design §6): the balance at the start of a range of days, the
 entries of those days, the interest among them, and the balance at the end."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dbank.errors import InvalidArgument
 from dbank.ledger.clock import hlc_day
-from dbank.ledger.errors import InvalidArgument
 from dbank.ledger.history import Entry, EntryKind, change_of, entries
 from dbank.ledger.ops import Op
 

@@ -1,4 +1,4 @@
-"""Forwarding a retried write to the branch its request id belongs to (DESIGN section 3).
+"""Forwarding a retried write to the branch its request id belongs to (design §3.1).
 
 A request id belongs to the branch it was first sent to: only that branch may decide the
 request, so a retry that reaches another branch before the op has replicated there is
@@ -13,9 +13,9 @@ from typing import Protocol
 import grpc
 
 from dbank._proto import bank_pb2 as pb
+from dbank._status import error_from_rpc
 from dbank._wire import op_id_from_wire, vector_from_wire, vector_to_wire
 from dbank.branch import WriteResult
-from dbank.client._errors import error_from_rpc
 from dbank.ledger import (
     DeadlineExceeded,
     DepositCommand,
@@ -26,6 +26,7 @@ from dbank.ledger import (
     WithdrawCommand,
 )
 from dbank.replication._peer import Peer
+from dbank.security import forwarded_metadata
 
 WriteCommand = DepositCommand | WithdrawCommand | TransferCommand
 
@@ -56,14 +57,18 @@ async def forward_write(
             case DepositCommand():
                 deposit = pb.DepositRequest(account_id=command.account_id, amount=command.amount)
                 _stamp(deposit, command, session, concern, peer.branch_id)
-                reply = await peer.bank.Deposit(deposit, timeout=within)
+                reply = await peer.bank.Deposit(
+                    deposit, timeout=within, metadata=forwarded_metadata()
+                )
                 balances = ((reply.account_id, reply.balance),)
             case WithdrawCommand():
                 withdrawal = pb.WithdrawRequest(
                     account_id=command.account_id, amount=command.amount
                 )
                 _stamp(withdrawal, command, session, concern, peer.branch_id)
-                reply = await peer.bank.Withdraw(withdrawal, timeout=within)
+                reply = await peer.bank.Withdraw(
+                    withdrawal, timeout=within, metadata=forwarded_metadata()
+                )
                 balances = ((reply.account_id, reply.balance),)
             case TransferCommand():
                 transfer = pb.TransferRequest(
@@ -72,7 +77,9 @@ async def forward_write(
                     amount=command.amount,
                 )
                 _stamp(transfer, command, session, concern, peer.branch_id)
-                reply = await peer.bank.Transfer(transfer, timeout=within)
+                reply = await peer.bank.Transfer(
+                    transfer, timeout=within, metadata=forwarded_metadata()
+                )
                 balances = (
                     (reply.from_account_id, reply.from_balance),
                     (reply.to_account_id, reply.to_balance),

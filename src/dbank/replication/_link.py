@@ -1,4 +1,4 @@
-"""The outbound replication stream to one peer (DESIGN §4).
+"""The outbound replication stream to one peer (design §4).
 
 The link dials the peer, says hello, learns the peer's durable vector, and then streams
 this branch's own ops that the peer lacks, in batches as they commit, one batch in flight
@@ -23,8 +23,7 @@ import grpc
 
 from dbank._proto import replication_pb2 as pb
 from dbank._wire import vector_from_wire
-from dbank.branch import Branch
-from dbank.branch._watch import VectorWatch
+from dbank.branch import Branch, VectorWatch
 from dbank.ledger import OpId, VersionVector
 from dbank.replication._peer import Peer
 from dbank.tracing import BranchTrace
@@ -108,7 +107,7 @@ class OutboundLink:
         self.connected = True
         self.attempted.set()
         log.info("link to branch %d up at %s", self.peer.branch_id, self.peer.address)
-        committed = self._branch.writer.committed
+        committed = self._branch.committed
         sent = self.acked.vector[me]
         trace = self._trace
         try:

@@ -28,9 +28,16 @@ class Peer:
     bank: bank_pb2_grpc.BankStub
 
     @classmethod
-    def connect(cls, branch_id: int, address: str) -> Peer:
-        """Make the channel; it connects lazily and reconnects on its own."""
-        channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+    def connect(
+        cls, branch_id: int, address: str, credentials: grpc.ChannelCredentials | None = None
+    ) -> Peer:
+        """Make the channel (mutual TLS with ``credentials``, else plaintext); it connects
+        lazily and reconnects on its own."""
+        channel = (
+            grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            if credentials is None
+            else grpc.aio.secure_channel(address, credentials, options=CHANNEL_OPTIONS)
+        )
         return cls(
             branch_id,
             address,

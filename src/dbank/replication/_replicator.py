@@ -17,6 +17,7 @@ import grpc
 
 from dbank._proto import bank_pb2
 from dbank._proto import replication_pb2 as pb
+from dbank._status import error_from_rpc
 from dbank._wire import (
     ACCOUNT_TYPE_TO_WIRE,
     op_id_from_wire,
@@ -24,7 +25,6 @@ from dbank._wire import (
     vector_to_wire,
 )
 from dbank.branch import Branch, RequestContext, WriteResult
-from dbank.client._errors import error_from_rpc
 from dbank.ledger import (
     DbankError,
     DepositCommand,
@@ -39,6 +39,7 @@ from dbank.replication._forward import forward_write
 from dbank.replication._inbound import InboundStreams
 from dbank.replication._link import OutboundLink
 from dbank.replication._peer import Peer
+from dbank.security import forwarded_metadata
 from dbank.tracing import BranchTrace
 
 log = logging.getLogger(__name__)
@@ -62,15 +63,17 @@ class Replicator:
         trace: BranchTrace | None = None,
         *,
         commit_notices: Callable[[], AsyncIterator[None]] | None = None,
+        channel_credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         """``commit_notices``: given when other processes may serve the same branch from
-        the same store (``RedisStore.commit_notices``). This replica then takes in their
-        commits (``Writer.refresh``) whenever the store tells of one, once attached, and
-        before it pulls from peers."""
+        the same store (``SharedStore.commit_notices``). This replica then takes in their
+        commits (``Branch.refresh``) whenever the store tells of one, once attached, and
+        before it pulls from peers. ``channel_credentials``: mutual TLS to the peers
+        (None: plaintext, for ``--insecure`` banks)."""
         self._branch = branch
         self._commit_notices = commit_notices
         self._peers = {
-            peer_id: Peer.connect(peer_id, address)
+            peer_id: Peer.connect(peer_id, address, channel_credentials)
             for peer_id, address in sorted(branch.config.peers.items())
         }
         self.links = {
@@ -87,7 +90,7 @@ class Replicator:
         process serves that does not hold its branch's replication lease."""
         if self._branch.network is self:
             return
-        self._branch.network = self
+        self._branch.attach_network(self)
         if self._commit_notices is not None:
             notices = self._commit_notices()
             self._tasks.append(asyncio.create_task(self._take_in_commits(notices), name="take-in"))
@@ -95,9 +98,9 @@ class Replicator:
     async def start(self) -> None:
         """Attach to the branch and open the links. Until the peers have said how much of
         this branch's own log they hold, and any surplus has been fetched back, the branch
-        originates nothing (DESIGN §4, I3)."""
+        originates nothing (design §4, I3)."""
         self.attach()
-        self._branch.writer.pause_origination()
+        self._branch.pause_origination()
         for link in self.links.values():
             self._tasks.append(asyncio.create_task(link.run(), name=f"link-{link.peer.branch_id}"))
         self._tasks.append(asyncio.create_task(self._recover_own_log(), name="recover"))
@@ -131,7 +134,7 @@ class Replicator:
                     )
                     await self._pull_from(link.peer, VersionVector({me: held}), RECOVERY_WAIT)
         finally:
-            self._branch.writer.resume_origination()
+            self._branch.resume_origination()
 
     async def _take_in_commits(self, notices: AsyncIterator[None]) -> None:
         """Take in the ops other processes serving this branch committed to the shared
@@ -139,7 +142,7 @@ class Replicator:
         them."""
         async for _ in notices:
             try:
-                await self._branch.writer.refresh()
+                await self._branch.refresh()
             except DbankError as exc:
                 log.warning("cannot take in other processes' commits: %s", exc)
 
@@ -217,7 +220,7 @@ class Replicator:
             # Another process of this branch may have committed what the caller saw: the
             # store has it at once, the peers only once some link has carried it.
             with contextlib.suppress(DbankError):
-                await self._branch.writer.refresh()
+                await self._branch.refresh()
             if self._branch.version_vector.covers(wanted):
                 return
         pulls = [self._pull_from(peer, wanted, within) for peer in self._peers.values()]
@@ -252,7 +255,11 @@ class Replicator:
             request_id=command.request_id,
             write_concern=bank_pb2.WRITE_CONCERN_ALL,
         )
-        return await _at_owner(self._peers[owner].bank.CreateAccount(request, timeout=within))
+        return await _at_owner(
+            self._peers[owner].bank.CreateAccount(
+                request, timeout=within, metadata=forwarded_metadata()
+            )
+        )
 
     async def interest_at_owner(
         self, owner: int, command: InterestCommand, within: float
@@ -264,7 +271,9 @@ class Replicator:
             request_id=command.request_id,
             write_concern=bank_pb2.WRITE_CONCERN_ALL,
         )
-        call = self._peers[owner].bank.CalculateInterest(request, timeout=within)
+        call = self._peers[owner].bank.CalculateInterest(
+            request, timeout=within, metadata=forwarded_metadata()
+        )
         return await _at_owner(call)
 
     async def forward(

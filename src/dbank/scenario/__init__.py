@@ -9,8 +9,9 @@ classic, P3 Fall 2023); ``load_scenario`` reads them all into one typed, frozen
 
 ``run_model`` is the sequential reference model of the semantics (the oracle the real
 runner is tested against). Reading, the model and the output are pure: they start nothing
-and know nothing of gRPC, branches or storage. ``run_scenario`` (``_runner``, ``_launch``)
-is the one part that does: it plays the scenario on real branches, for ``dbank run``.
+and know nothing of gRPC, branches or storage. ``run_scenario`` (``_runner``, on
+``dbank.hosting``) is the one part that does: it plays the scenario on real branches,
+for ``dbank run``.
 
     scenario = load_scenario(Path("input.json"))          # raises ScenarioError
     text = render_output(build_output(scenario, run_model(scenario)))
@@ -20,18 +21,19 @@ is the one part that does: it plays the scenario on real branches, for ``dbank r
 ``fall_2023_trace`` and ``classic_trace`` write what it recorded in the P2 shapes.
 """
 
-from dbank.scenario._errors import ScenarioError
+from dbank.hosting import RunError
+from dbank.scenario._errors import ScenarioError, json_path
 from dbank.scenario._input import load_scenario
-from dbank.scenario._launch import RunError
 from dbank.scenario._model import run_model
 from dbank.scenario._output import JsonObject, build_output, render_output
 from dbank.scenario._results import EventResult, Result
-from dbank.scenario._runner import run_scenario
+from dbank.scenario._runner import ACCOUNT_ID, run_scenario
 from dbank.scenario._scenario import Customer, Event, Interface, Scenario, Variant
 from dbank.scenario._trace_output import Fall2023Trace, classic_trace, fall_2023_trace
 from dbank.scenario._trace_run import check_trace_dir, trace_scenario, write_trace_parts
 
 __all__ = [
+    "ACCOUNT_ID",
     "Customer",
     "Event",
     "EventResult",
@@ -47,6 +49,7 @@ __all__ = [
     "check_trace_dir",
     "classic_trace",
     "fall_2023_trace",
+    "json_path",
     "load_scenario",
     "render_output",
     "run_model",

@@ -1,12 +1,12 @@
 """``dbank run``: a scenario played by real branches through the client library.
 
-One branch per branch id of the scenario (``_launch``: forked processes by default, or all
-in this process's event loop), each on a free loopback port with its own store: a SQLite
+One branch per branch id of the scenario (``dbank.hosting``: forked processes by default,
+or all in this process's event loop), each on a free loopback port with its own store: a SQLite
 file in a temporary directory or in ``data_dir``, or its keys in a Redis database that the
-run claims for itself (``_launch.claim_database``). Once every branch's replication
+run claims for itself (``dbank.hosting.claim_redis_database``). Once every branch's replication
 streams to all of its peers are up:
 
-1. The shared account exists from the start: it is the bank's genesis op (DESIGN §2),
+1. The shared account exists from the start: it is the bank's genesis op (design §2.2),
    made from the file before any branch starts and applied by every branch first, which
    opens it with each branch's even share of the opening balance in escrow (the
    remainder one unit each to the lowest ids).
@@ -34,15 +34,15 @@ from pathlib import Path
 
 from dbank import _event_loop as event_loop
 from dbank.client import BankClient, Session
-from dbank.ledger import InsufficientFunds, genesis_op
-from dbank.scenario._launch import (
+from dbank.hosting import (
     ForkedBranches,
     InProcessBranches,
     RunError,
     bank_configs,
-    claim_database,
+    claim_redis_database,
     wait_connected,
 )
+from dbank.ledger import InsufficientFunds, genesis_op
 from dbank.scenario._results import EventResult
 from dbank.scenario._scenario import Event, Interface, Scenario
 from dbank.tracing import CustomerTrace, LamportInterceptor
@@ -119,7 +119,7 @@ def run_scenario(
     )
     if redis is not None and data_dir is not None:
         raise RunError("give a data directory or a Redis store, not both", exit_status=2)
-    address = None if redis is None else claim_database(redis, unsafe=unsafe_redis)
+    address = None if redis is None else claim_redis_database(redis, unsafe=unsafe_redis)
     if address is not None:
         say(f"the branches keep their state in {address}, claimed for this run")
     stores = (

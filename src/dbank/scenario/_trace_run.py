@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from dbank.scenario._launch import RunError
+from dbank.hosting import RunError
 from dbank.scenario._output import render_output
 from dbank.scenario._results import EventResult
 from dbank.scenario._runner import Echo, run_scenario

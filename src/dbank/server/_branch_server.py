@@ -13,15 +13,18 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from dbank._proto import bank_pb2, bank_pb2_grpc, replication_pb2, replication_pb2_grpc
-from dbank.branch import Branch, BranchConfig
+from dbank.branch import Branch, BranchConfig, ConfigError
 from dbank.ledger import Unavailable
 from dbank.replication import Replicator
+from dbank.security import PkiError, TokenVerifier
+from dbank.server._authentication import AuthInterceptor
 from dbank.server._bank_servicer import BankServicer
+from dbank.server._credentials import BranchCredentials
 from dbank.server._heap import settle_heap
 from dbank.server._interceptors import ErrorInterceptor
 from dbank.server._lamport import LamportInterceptor
 from dbank.server._replication_servicer import ReplicationServicer
-from dbank.store import RedisLease, RedisStore
+from dbank.store import Lease, SharedStore, open_store
 from dbank.tracing import BranchTrace, open_branch_trace
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,8 @@ class BranchServer:
         self._server = server
         self._health = health
         self.lease_lost = asyncio.Event()
+        self.peer_address: str | None = None
+        """Where the branch serves its peers (mutual TLS), if apart from ``address``."""
         self._lease_keeper: asyncio.Task[None] | None = None
 
     @classmethod
@@ -74,27 +79,41 @@ class BranchServer:
 
     @classmethod
     async def _start(cls, config: BranchConfig, trace: BranchTrace | None) -> BranchServer:
-        store = await _open_store(config)
-        branch = await Branch.open(config, store)
+        tls = _load_tls(config)
+        opened = await open_store(config.store_spec)
+        branch = await Branch.open(config, opened)
+        # A store that other processes serving this branch share: the lease decides which
+        # of them runs the links, and each takes in the others' commits when told.
+        store = opened if isinstance(opened, SharedStore) else None
         health_servicer = health.aio.HealthServicer()
         replicator = Replicator(
             branch,
             on_links_changed=lambda: _report_links(health_servicer, replicator),
             trace=trace,
             commit_notices=None if store is None else store.commit_notices,
+            channel_credentials=None if tls is None else tls.channel_credentials(),
         )
         standby = store is not None and bool(config.peers) and store.lease.token is None
         try:
-            server = grpc.aio.server(interceptors=_interceptors(trace))
+            verifier = None if tls is None else tls.verifier
+            server = grpc.aio.server(interceptors=_interceptors(branch, verifier, trace))
             bank_pb2_grpc.add_BankServicer_to_server(BankServicer(branch), server)
-            replication = ReplicationServicer(branch, replicator.inbound, trace)
+            replication = ReplicationServicer(
+                branch, replicator.inbound, trace, secure=tls is not None
+            )
             replication_pb2_grpc.add_ReplicationServicer_to_server(replication, server)
             health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
             reflection.enable_server_reflection(
                 [BANK_SERVICE, REPLICATION_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME],
                 server,
             )
-            port = _bind(server, config.listen)
+            port = _bind(server, config.listen, None if tls is None else tls.public_credentials())
+            if tls is not None and config.peer_listen is not None:
+                peer_port = _bind(server, config.peer_listen, tls.peer_credentials())
+                peer_host = config.peer_listen.rsplit(":", 1)[0]
+                peer_address: str | None = f"{peer_host}:{peer_port}"
+            else:
+                peer_address = None
             await server.start()
             if standby:
                 replicator.attach()
@@ -110,6 +129,7 @@ class BranchServer:
         host = config.listen.rsplit(":", 1)[0]
         address = f"{host}:{port}"
         made = cls(branch, replicator, replication, server, health_servicer, address, trace)
+        made.peer_address = peer_address
         if store is not None and config.peers:
             if standby:
                 log.warning(
@@ -120,11 +140,11 @@ class BranchServer:
             made._hold_lease(store.lease)
         return made
 
-    def _hold_lease(self, lease: RedisLease) -> None:
+    def _hold_lease(self, lease: Lease) -> None:
         """Hold the replication lease: take it once it is free (until then the process
         serves without links, ``replicator.attach``), start the links, and renew it. If it
         is lost, say so and have the process stop: its commits are fenced from then on
-        (DESIGN section 7)."""
+        (design §7.1)."""
         me = self.branch.branch_id
 
         async def hold() -> None:
@@ -133,7 +153,7 @@ class BranchServer:
                     await _take_when_free(lease)
                     # The links start from this replica's vector: first take in everything
                     # the last holder and the other processes committed.
-                    await self.branch.writer.refresh()
+                    await self.branch.refresh()
                     await self.replicator.start()
                     log.warning("branch %d: this process took over the replication lease", me)
                 await lease.keep()
@@ -158,38 +178,40 @@ class BranchServer:
             self.trace.close()
 
 
-def _interceptors(trace: BranchTrace | None) -> list[grpc.aio.ServerInterceptor]:
-    # Lamport innermost: it sees a handler's errors before they become statuses.
-    if trace is None:
-        return [ErrorInterceptor()]
-    return [ErrorInterceptor(), LamportInterceptor(trace)]
+def _interceptors(
+    branch: Branch, verifier: TokenVerifier | None, trace: BranchTrace | None
+) -> list[grpc.aio.ServerInterceptor]:
+    # Errors outermost: refusals of authentication become statuses too. Lamport innermost:
+    # it sees a handler's errors before they become statuses.
+    chain: list[grpc.aio.ServerInterceptor] = [
+        ErrorInterceptor(),
+        AuthInterceptor(branch, verifier),
+    ]
+    if trace is not None:
+        chain.append(LamportInterceptor(trace))
+    return chain
 
 
-async def _open_store(config: BranchConfig) -> RedisStore | None:
-    """The branch's Redis store, if it has one (else the branch opens its SQLite file
-    itself). If the bank has other branches, the store holds the replication lease when it
-    is free (``lease.token`` set): several processes may serve one branch from one Redis,
-    and the holder alone runs the links. A bank of one branch needs no lease.
+def _load_tls(config: BranchConfig) -> BranchCredentials | None:
+    """The branch's TLS material and token keys, or None for an ``--insecure`` branch.
 
     Raises:
-        StoreUnusable: Redis cannot be reached, can lose writes (unless
-            ``config.unsafe_redis``), or holds another branch's data under these keys.
+        ConfigError: the TLS directory lacks a file, or holds one that does not fit.
     """
-    if config.store is None:
+    if config.tls_dir is None:
         return None
-    store = await RedisStore.open(
-        config.store, branch_id=config.branch_id, unsafe=config.unsafe_redis
-    )
+    if config.peers and config.peer_listen is None:
+        raise ConfigError(
+            f"branch {config.branch_id}: a secure branch with peers needs a peer address"
+            " (--peer-listen, or peer_listen in the bank file)"
+        )
     try:
-        if config.peers:
-            await store.lease.acquire()
-    except BaseException:
-        await store.close()
-        raise
-    return store
+        return BranchCredentials.load(config.tls_dir, config.branch_id)
+    except PkiError as exc:
+        raise ConfigError(str(exc)) from None
 
 
-async def _take_when_free(lease: RedisLease) -> None:
+async def _take_when_free(lease: Lease) -> None:
     """Wait until this process holds the lease: a holder that dies stops renewing it and
     it runs out. While Redis cannot be reached, try again a lease's lifetime later."""
     while True:
@@ -216,9 +238,13 @@ def _report_links(health_servicer: health.aio.HealthServicer, replicator: Replic
 _PENDING_REPORTS: set[asyncio.Task[None]] = set()
 
 
-def _bind(server: grpc.aio.Server, listen: str) -> int:
+def _bind(server: grpc.aio.Server, listen: str, credentials: grpc.ServerCredentials | None) -> int:
     try:
-        port: int = server.add_insecure_port(listen)
+        port: int = (
+            server.add_insecure_port(listen)
+            if credentials is None
+            else server.add_secure_port(listen, credentials)
+        )
     except RuntimeError as exc:
         raise Unavailable(f"cannot listen on {listen}: {exc}") from exc
     if port == 0:

@@ -17,9 +17,15 @@ from dbank._wire import (
     vector_from_wire,
     vector_to_wire,
 )
-from dbank.branch import AccountView, RequestContext, WriteResult
-from dbank.branch._branch import MAX_WAIT
-from dbank.branch._history import HistoryPage, InterestResult, StatementResult
+from dbank.branch import (
+    MAX_WAIT,
+    AccountView,
+    HistoryPage,
+    InterestResult,
+    RequestContext,
+    StatementResult,
+    WriteResult,
+)
 from dbank.ledger import (
     DepositCommand,
     Entry,
@@ -102,7 +108,7 @@ def write_context(
 
 def _budget(context: grpc.aio.ServicerContext) -> float:
     """Every wait on other branches is capped at the caller's deadline less a margin, and
-    at ``MAX_WAIT`` (DESIGN §5)."""
+    at ``MAX_WAIT`` (design §5)."""
     remaining: float | None = context.time_remaining()
     if remaining is None:
         return MAX_WAIT

@@ -9,8 +9,8 @@ from typing import Any
 
 import grpc
 
-from dbank.ledger.errors import DbankError, Internal
-from dbank.server._errors import to_status
+from dbank._status import to_status
+from dbank.errors import DbankError, Internal
 
 log = logging.getLogger(__name__)
 

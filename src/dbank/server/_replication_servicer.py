@@ -1,6 +1,10 @@
 """The ``dbank.v1.Replication`` service: what other branches ask of this one.
 
-Errors of the stream are mapped here (the interceptor maps unary methods only).
+On a secure branch only branches call it, each only as itself: the caller's identity is
+the branch its client certificate names (mutual TLS, checked by the peer port's
+handshake), and every branch id a message claims must be that one; a stream from branch N
+carries only ops of origin N (design §11). Errors of the stream are mapped here (the
+interceptor maps unary methods only).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import grpc
 
 from dbank._proto import bank_pb2, replication_pb2_grpc
 from dbank._proto import replication_pb2 as pb
+from dbank._status import to_status
 from dbank._wire import vector_from_wire, vector_to_wire
 from dbank.branch import Branch
 from dbank.ledger import (
@@ -20,12 +25,13 @@ from dbank.ledger import (
     Grant,
     Internal,
     InvalidArgument,
+    PermissionDenied,
     Unavailable,
     VersionVector,
 )
 from dbank.ledger.codec import encode_op
 from dbank.replication import InboundStreams
-from dbank.server._errors import to_status
+from dbank.security import branch_id_of_peer
 from dbank.tracing import BranchTrace
 
 log = logging.getLogger(__name__)
@@ -40,10 +46,16 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
         branch: Branch,
         inbound: InboundStreams,
         trace: BranchTrace | None = None,
+        *,
+        secure: bool = False,
     ) -> None:
+        """``secure``: callers must prove which branch they are with a client certificate
+        (else every caller is believed, as on an ``--insecure`` branch)."""
         self._branch = branch
         self._inbound = inbound
         self._trace = trace
+        self._secure = secure
+        self._refused: set[tuple[str, int | None, int]] = set()
         self._streams: set[asyncio.Queue[pb.ReplicateRequest | None]] = set()
         self._closing = False
 
@@ -53,6 +65,40 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
         self._closing = True
         for stream in self._streams:
             stream.put_nowait(None)
+
+    def _check_caller(self, context: grpc.aio.ServicerContext, claimed: int) -> None:
+        """Refuse a caller that is not the branch ``claimed`` names, then one that is not a
+        peer.
+
+        Raises:
+            PermissionDenied: ``NOT_A_BRANCH`` (no branch certificate) or
+                ``BRANCH_IDENTITY_MISMATCH`` (the certificate names another branch).
+            InvalidArgument: ``UNKNOWN_BRANCH``.
+        """
+        if self._secure:
+            proven = branch_id_of_peer(context.auth_context())
+            if proven is None:
+                self._log_refusal("NOT_A_BRANCH", proven, claimed)
+                raise PermissionDenied(
+                    "only a branch of this bank, with its certificate, may call the"
+                    " replication service",
+                    reason="NOT_A_BRANCH",
+                )
+            if proven != claimed:
+                self._log_refusal("BRANCH_IDENTITY_MISMATCH", proven, claimed)
+                raise PermissionDenied(
+                    f"the caller's certificate names branch {proven}, not {claimed}",
+                    reason="BRANCH_IDENTITY_MISMATCH",
+                )
+        self._check_peer(claimed)
+
+    def _log_refusal(self, reason: str, proven: int | None, claimed: int) -> None:
+        # One line per kind of refusal and caller, not one per retry.
+        key = (reason, proven, claimed)
+        if key not in self._refused:
+            self._refused.add(key)
+            who = "a caller without a branch certificate" if proven is None else f"branch {proven}"
+            log.warning("refused %s claiming to be branch %d: %s", who, claimed, reason)
 
     def _check_peer(self, branch_id: int) -> None:
         if branch_id not in self._branch.config.peers:
@@ -79,7 +125,7 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
             if first is None or not first.HasField("hello"):
                 raise InvalidArgument("a replication stream starts with a Hello")
             peer_id = first.hello.branch_id
-            self._check_peer(peer_id)
+            self._check_caller(context, peer_id)
             if first.hello.genesis_digest != self._branch.config.genesis_digest:
                 raise Unavailable(
                     f"branch {peer_id} belongs to another bank (genesis differs)",
@@ -92,22 +138,26 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
                     if not request.HasField("batch"):
                         raise InvalidArgument("only op batches follow the Hello")
                     if trace is None:
-                        yield pb.ReplicateResponse(applied=await self._apply(request.batch))
+                        yield pb.ReplicateResponse(
+                            applied=await self._apply(request.batch, peer_id)
+                        )
                     else:
                         yield await self._apply_traced(request.batch, peer_id, trace)
         except DbankError as exc:
-            log.warning("replication stream refused: %s", exc)
+            if not isinstance(exc, PermissionDenied):  # logged once per caller already
+                log.warning("replication stream refused: %s", exc)
             status = to_status(exc)
             await context.abort(status.code, status.details, status.trailing_metadata)
         finally:
             self._streams.discard(stream)
             reader.cancel()
 
-    async def _apply(self, batch: pb.OpBatch) -> bank_pb2.VersionVector:
-        """Apply a batch and say how much of it is durable here: all of it, unless an op
-        still waits for a dep from a third branch after ``ACK_WAIT`` seconds."""
-        sent = await self._branch.receive(batch.ops)
-        committed = self._branch.writer.committed
+    async def _apply(self, batch: pb.OpBatch, peer_id: int) -> bank_pb2.VersionVector:
+        """Apply a batch of ``peer_id``'s own ops and say how much of it is durable here:
+        all of it, unless an op still waits for a dep from a third branch after
+        ``ACK_WAIT`` seconds."""
+        sent = await self._branch.receive(batch.ops, origin=peer_id)
+        committed = self._branch.committed
         await committed.wait_for(lambda v: v.covers(sent), ACK_WAIT)
         applied = committed.vector
         return vector_to_wire(VersionVector({origin: applied[origin] for origin in sent}))
@@ -117,15 +167,15 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
     ) -> pb.ReplicateResponse:
         """``_apply`` between the Lamport receive of the batch and the send of its ack."""
         received = trace.received(batch.ops, batch.lamport, peer_id)
-        applied = await self._apply(batch)
+        applied = await self._apply(batch, peer_id)
         return pb.ReplicateResponse(applied=applied, lamport=trace.acking(received, peer_id))
 
     async def FetchOps(
         self, request: pb.FetchOpsRequest, context: grpc.aio.ServicerContext
     ) -> pb.FetchOpsResponse:
-        self._check_peer(request.branch_id)
+        self._check_caller(context, request.branch_id)
         if request.seal_hlc:
-            await self._branch.writer.seal(request.seal_hlc)
+            await self._branch.seal(request.seal_hlc)
         limit = min(request.limit or MAX_FETCH, MAX_FETCH)
         ops = await self._branch.ops_lacking(vector_from_wire(request.have), limit)
         return pb.FetchOpsResponse(
@@ -136,7 +186,7 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
     async def RequestRights(
         self, request: pb.RequestRightsRequest, context: grpc.aio.ServicerContext
     ) -> pb.RequestRightsResponse:
-        self._check_peer(request.branch_id)
+        self._check_caller(context, request.branch_id)
         if request.shortfall <= 0:
             raise InvalidArgument(
                 "shortfall must be > 0", reason="INVALID_AMOUNT", field="shortfall"

@@ -1,29 +1,36 @@
-"""Durable storage of a branch: one ``Store`` protocol, a backend per module."""
+"""Durable storage of a branch: one ``Store`` protocol, a backend per module, one way in.
+
+``open_store(spec)`` is the one place a store is chosen and opened: a SQLite file (the
+default), a Redis (``dbank.store.redis``), or memory (tests). A store that several
+processes share is also a ``SharedStore`` (a replication lease, commit notices).
+"""
 
 from dbank.store._base import Commit, Snapshot, Store
 from dbank.store._errors import LeaseLost, StoreConflict, StoreUnusable, UnsafeSettings
 from dbank.store._memory import MemoryStore
-from dbank.store._redis import RedisStore
-from dbank.store._redis_client import connect as connect_redis
-from dbank.store._redis_lease import RedisLease
-from dbank.store._redis_safety import durability_problems
-from dbank.store._redis_url import RedisAddress, parse_redis_url
+from dbank.store._open import StoreSpec, open_store
+from dbank.store._shared import Lease, SharedStore
+from dbank.store._sqlite import SCHEMA_VERSION as SQLITE_SCHEMA_VERSION
 from dbank.store._sqlite import SqliteStore
+from dbank.store.redis import RedisAddress, RedisStore, claim_database, parse_redis_url
 
 __all__ = [
+    "SQLITE_SCHEMA_VERSION",
     "Commit",
+    "Lease",
     "LeaseLost",
     "MemoryStore",
     "RedisAddress",
-    "RedisLease",
     "RedisStore",
+    "SharedStore",
     "Snapshot",
     "SqliteStore",
     "Store",
     "StoreConflict",
+    "StoreSpec",
     "StoreUnusable",
     "UnsafeSettings",
-    "connect_redis",
-    "durability_problems",
+    "claim_database",
+    "open_store",
     "parse_redis_url",
 ]

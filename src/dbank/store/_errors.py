@@ -29,4 +29,4 @@ class LeaseLost(Unavailable):
 
 
 class UnsafeSettings(StoreUnusable):
-    """The store's settings can lose acknowledged commits (DESIGN section 7)."""
+    """The store's settings can lose acknowledged commits (design §7)."""

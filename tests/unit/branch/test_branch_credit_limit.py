@@ -1,5 +1,5 @@
 """A branch credits an account at most its share of 2^63 - 1, taken from the bank's
-configuration (DESIGN §2), so that credits at several branches can never together pass
+configuration (design §2.1), so that credits at several branches can never together pass
 it at any replica."""
 
 from __future__ import annotations

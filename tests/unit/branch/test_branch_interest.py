@@ -132,7 +132,7 @@ async def test_refusals_change_nothing(branch: Branch, clock: SetClock) -> None:
             await branch.calculate_interest(command, CONTEXT)
         assert caught.value.reason == reason
     assert branch.version_vector == before
-    assert branch.writer.state.postings == {}
+    assert branch.state.postings == {}
 
 
 async def test_a_day_closes_once_every_branch_has_written_past_it(
@@ -147,7 +147,7 @@ async def test_a_day_closes_once_every_branch_has_written_past_it(
         with pytest.raises(DayNotClosed) as caught:
             await branch.calculate_interest(_interest(FEB_29, "early", account=account), CONTEXT)
         assert caught.value.metadata == {"branches": "2"}
-        assert branch.writer.state.postings == {}
+        assert branch.state.postings == {}
         # Branch 2's first op, dated Feb 29, closes nothing later than Feb 28...
         await branch.receive([encode_op(_remote(branch, account, 1, dt.date(2024, 2, 29)))])
         with pytest.raises(DayNotClosed):

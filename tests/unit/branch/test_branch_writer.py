@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dbank.branch._writer import Writer
+from dbank.branch import Writer
 from dbank.ledger import (
     Aborted,
     AccountType,

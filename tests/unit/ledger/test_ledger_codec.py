@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dbank.errors import ERROR_CLASSES
 from dbank.ledger import (
     AccountType,
     Deposit,
@@ -33,7 +34,6 @@ from dbank.ledger.codec import (
     encode_outcome,
     op_digest,
 )
-from dbank.ledger.errors import ERROR_CLASSES
 from dbank.money import MAX_AMOUNT
 
 SETTINGS = settings(max_examples=150, deadline=None)

@@ -1,4 +1,4 @@
-"""Net credits and credit limits (DESIGN §2): what each branch's own ops have added to an
+"""Net credits and credit limits (design §2.1): what each branch's own ops have added to an
 account, kept by every replica, and the bound on it with which no replica's balance can
 pass 2^63 - 1, however the branches' credits interleave (the properties are in
 ``test_ledger_properties.py``)."""

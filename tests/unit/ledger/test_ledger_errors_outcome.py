@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dbank.errors import ERROR_CLASSES, error_class_for_reason, error_class_named
 from dbank.ledger import (
     Aborted,
     AccountNotFound,
@@ -22,7 +23,6 @@ from dbank.ledger import (
     SessionNotCovered,
     Unavailable,
 )
-from dbank.ledger.errors import ERROR_CLASSES, error_class_for_reason, error_class_named
 
 
 def test_reasons_are_unique_upper_snake_case() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import dbank.scenario
 
 PACKAGE = Path(dbank.scenario.__file__).parent
-RUNNING = {"_runner.py", "_launch.py", "__init__.py"}
+RUNNING = {"_runner.py", "_trace_run.py", "__init__.py"}
 
 
 def test_scenario_package_is_pure() -> None:
@@ -38,7 +38,7 @@ def test_scenario_package_is_pure() -> None:
 
 
 def test_json_paths_quote_members_that_are_not_identifiers() -> None:
-    from dbank.scenario._errors import json_path
+    from dbank.scenario import json_path
 
     assert json_path([]) == "$"
     assert json_path([3, "customer-requests", 1, "money"]) == "$[3]['customer-requests'][1].money"

@@ -1,4 +1,4 @@
-"""Jepsen's "bank" workload on a real cluster: accounts with a fixed total, concurrent
+"""Jepsen's "bank" workload on a real bank: accounts with a fixed total, concurrent
 transfers at every branch, readers checking every read, and faults injected by progress
 (after so many acknowledged transfers), never by the clock."""
 
@@ -7,19 +7,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from dbank.client import BankClient, Session
-from dbank.ledger import DbankError, InsufficientFunds
-from support.cluster import Cluster
+from dbank.errors import DbankError, InsufficientFunds
 
 Fault = Callable[["BankWorkload"], Awaitable[None]]
+"""The fault schedule: runs beside the workload, which stops once it returns."""
+
+
+class Branches(Protocol):
+    """The branches the workload runs on (``dbank.hosting.ProxiedBank`` is one)."""
+
+    @property
+    def ids(self) -> list[int]:
+        """Every branch's id, in order."""
+        ...
+
+    def address(self, branch_id: int) -> str:
+        """Where branch ``branch_id`` serves now."""
+        ...
 
 
 @dataclass
 class BankWorkload:
-    cluster: Cluster
+    """Transfers among ``accounts``, which together hold ``total``, and reads of all their
+    balances, at every branch of ``bank``. ``counts`` and ``violations`` say what happened:
+    a violation is a read whose sum is not ``total`` or with a negative balance."""
+
+    bank: Branches
     accounts: list[str]
     total: int
     workers_per_branch: int = 2
@@ -33,9 +51,9 @@ class BankWorkload:
     async def setup(self, session: Session) -> None:
         """Open the accounts and spread the total evenly over them, each account's money
         deposited in equal parts at every branch, so every branch holds escrow of each."""
-        ids = self.cluster.ids
+        ids = self.bank.ids
         each, rest = divmod(self.total, len(self.accounts) * len(ids))
-        clients = [BankClient(self.cluster.address(i), session=session) for i in ids]
+        clients = [BankClient(self.bank.address(i), session=session) for i in ids]
         try:
             for k, account_id in enumerate(self.accounts):
                 await clients[0].create_account(account_id=account_id, owner="bank")
@@ -47,7 +65,11 @@ class BankWorkload:
                 await client.close()
 
     async def after_transfers(self, n: int, within: float = 30.0) -> None:
-        """Wait until ``n`` more transfers have been acknowledged."""
+        """Wait until ``n`` more transfers have been acknowledged.
+
+        Raises:
+            TimeoutError: they were not within ``within`` seconds.
+        """
         target = self.counts["acked"] + n
         async with self._progress:
             await asyncio.wait_for(
@@ -63,7 +85,7 @@ class BankWorkload:
             finally:
                 self._stop.set()
 
-        ids = self.cluster.ids
+        ids = self.bank.ids
         workers = [
             self._transfers(i, random.Random(i * 100 + w))
             for i in ids
@@ -74,7 +96,7 @@ class BankWorkload:
     async def _transfers(self, branch_id: int, rng: random.Random) -> None:
         while not self._stop.is_set():
             with contextlib.suppress(DbankError):
-                async with BankClient(self.cluster.address(branch_id), timeout=2.0) as client:
+                async with BankClient(self.bank.address(branch_id), timeout=2.0) as client:
                     while not self._stop.is_set():
                         await self._transfer(client, rng)
 
@@ -92,7 +114,7 @@ class BankWorkload:
     async def _reads(self, branch_id: int) -> None:
         while not self._stop.is_set():
             with contextlib.suppress(DbankError):
-                async with BankClient(self.cluster.address(branch_id), timeout=2.0) as client:
+                async with BankClient(self.bank.address(branch_id), timeout=2.0) as client:
                     while not self._stop.is_set():
                         accounts = await client.get_balances(account_ids=self.accounts)
                         self._check(branch_id, [a.balance for a in accounts])
@@ -103,13 +125,17 @@ class BankWorkload:
             self.violations.append(f"branch {branch_id} read {balances}")
 
 
-async def converged(cluster: Cluster, account_ids: list[str], session: Session) -> list[int]:
-    """The balances every replica holds once it covers ``session``; all must agree."""
-    seen = {}
-    for i in cluster.ids:
-        async with BankClient(cluster.address(i), session=Session(session.token)) as client:
+async def converged(bank: Branches, account_ids: Sequence[str], session: Session) -> list[int]:
+    """The balances every replica holds once it covers ``session``.
+
+    Raises:
+        AssertionError: two replicas hold different balances.
+    """
+    seen: dict[int, list[int]] = {}
+    for i in bank.ids:
+        async with BankClient(bank.address(i), session=Session(session.token)) as client:
             accounts = await client.get_balances(account_ids=account_ids)
             seen[i] = [a.balance for a in accounts]
     if len({tuple(v) for v in seen.values()}) != 1:
         raise AssertionError(f"replicas differ: {seen}")
-    return seen[cluster.ids[0]]
+    return seen[bank.ids[0]]

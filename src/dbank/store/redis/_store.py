@@ -40,8 +40,8 @@ from dbank.ledger.codec import decode_op, decode_outcome, encode_op, encode_outc
 from dbank.ledger.history import position
 from dbank.store._base import Commit, Decide, Snapshot
 from dbank.store._errors import StoreUnusable, UnsafeSettings
-from dbank.store._redis_client import Scripts, as_bytes, connect, translated
-from dbank.store._redis_keys import (
+from dbank.store.redis._client import Scripts, as_bytes, connect, translated
+from dbank.store.redis._keys import (
     SCHEMA_VERSION,
     UPGRADABLE_SCHEMAS,
     RedisKeys,
@@ -50,10 +50,10 @@ from dbank.store._redis_keys import (
     outcome_field,
     split_branch_field,
 )
-from dbank.store._redis_lease import RedisLease
-from dbank.store._redis_notices import commit_notices
-from dbank.store._redis_safety import durability_problems
-from dbank.store._redis_url import RedisAddress, parse_redis_url
+from dbank.store.redis._lease import RedisLease
+from dbank.store.redis._notices import commit_notices
+from dbank.store.redis._safety import durability_problems
+from dbank.store.redis._url import RedisAddress, parse_redis_url
 
 
 class RedisStore:

@@ -1,7 +1,7 @@
 """The one exception tree of dbank.
 
 Every foreseeable failure is one of these; the gRPC edge maps each class to a status code
-and a ``google.rpc.ErrorInfo`` reason in one table (``dbank.server._errors``), and the
+and a ``google.rpc.ErrorInfo`` reason in one table (``dbank._status``), and the
 client maps the reason back to the same class, so callers catch ``InsufficientFunds``, not
 a raw gRPC error::
 
@@ -30,6 +30,12 @@ a raw gRPC error::
     │   └── SessionNotCovered    SESSION_NOT_COVERED: this replica has not yet seen the state the
     │                            session token names (metadata "missing")
     ├── DeadlineExceeded         DEADLINE_EXCEEDED: no answer within the caller's deadline (retry)
+    ├── Unauthenticated          the caller's credentials are missing or not valid (reason says
+    │                            which: TOKEN_MISSING, TOKEN_EXPIRED, TOKEN_BAD_SIGNATURE, ...)
+    ├── PermissionDenied         the caller may not do this (reason: PERMISSION_DENIED for a
+    │                            role or account, BRANCH_IDENTITY_MISMATCH for a branch that
+    │                            claims another's id, NOT_A_BRANCH for a caller without a
+    │                            branch certificate on the replication service)
     └── Internal                 INTERNAL: a bug; never raised for a foreseeable case
         ├── InvariantViolation   INVARIANT_VIOLATION: an op that would break the ledger's
         │                        invariants (fail-stop: it is never applied)
@@ -126,7 +132,7 @@ class CurrencyMismatch(FailedPrecondition):
 class BalanceOverflow(FailedPrecondition):
     """The credit would push the balance past 2^63 - 1 minor units, or what this branch has
     added to the account, net, past the branch's credit limit (its share of 2^63 - 1, so
-    that the credits of all branches together never pass it, DESIGN §2)."""
+    that the credits of all branches together never pass it, design §2.1)."""
 
     reason = "BALANCE_OVERFLOW"
 
@@ -195,6 +201,23 @@ class DeadlineExceeded(DbankError):
     transient = True
 
 
+class Unauthenticated(DbankError):
+    """The call carries no credentials, or credentials this branch cannot verify: a token
+    that is missing, malformed, expired, not yet valid, signed by an unknown key or by
+    another key than it names. The reason says which; the same call with a valid token
+    may succeed."""
+
+    reason = "UNAUTHENTICATED"
+
+
+class PermissionDenied(DbankError):
+    """The caller is who it says, but may not do this: its role does not allow the action,
+    the account is not its own, or a branch claims another branch's identity. The refusal
+    never says whether an account the caller may not see exists."""
+
+    reason = "PERMISSION_DENIED"
+
+
 class Internal(DbankError):
     """A defect in dbank. Never raised for a foreseeable mistake."""
 
@@ -238,6 +261,8 @@ ERROR_CLASSES: tuple[type[DbankError], ...] = (
     DayNotClosed,
     RequestBranchUnreachable,
     DeadlineExceeded,
+    Unauthenticated,
+    PermissionDenied,
     Internal,
     InvariantViolation,
     ReplicationHalted,

@@ -1,5 +1,6 @@
-"""A bank of real branch processes on loopback, every link between two branches running
-through a ``TcpProxy`` the test controls, so tests can cut, slow and restore links."""
+"""A bank of real ``dbank branch`` processes on loopback with a ``TcpProxy`` on every link
+between two branches, so that fault tests and benchmarks can cut, slow down and restore
+links, and kill and restart branches."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from support.branches import BranchProcess, start_branch, wait_serving
-from support.proxy import TcpProxy
-
-REPLICATION = "dbank.v1.Replication"
+from dbank.hosting._proxy import TcpProxy
+from dbank.hosting._readiness import wait_serving
+from dbank.hosting._spawned import BranchProcess, start_branch
+from dbank.server import REPLICATION_SERVICE
 
 
 @dataclass
-class Cluster:
+class ProxiedBank:
     """``branches[i]`` is branch i; ``proxies[i, j]`` carries what branch i sends to j;
     ``stores[i]``, if set, is the Redis that keeps branch i's state (else SQLite)."""
 
@@ -49,7 +50,7 @@ class Cluster:
     def wait_connected(self, ids: Iterable[int] | None = None) -> None:
         """Until each branch's streams to all its peers are up."""
         for branch_id in ids if ids is not None else self.ids:
-            wait_serving(self.address(branch_id), service=REPLICATION)
+            wait_serving(self.address(branch_id), service=REPLICATION_SERVICE)
 
     def cut(self, a: int, b: int) -> None:
         """Cut both directions between branches ``a`` and ``b``."""
@@ -57,6 +58,7 @@ class Cluster:
         self.proxies[b, a].cut()
 
     def isolate(self, branch_id: int) -> None:
+        """Cut every link between branch ``branch_id`` and the others."""
         for other in self.ids:
             if other != branch_id:
                 self.cut(branch_id, other)
@@ -68,32 +70,35 @@ class Cluster:
             proxy.delay(0)
 
     def delay(self, seconds: float) -> None:
+        """Hold everything sent on every link for ``seconds`` (``TcpProxy.delay``)."""
         for proxy in self.proxies.values():
             proxy.delay(seconds)
 
     def logs(self) -> str:
+        """Every branch's log, each under a heading."""
         return "\n".join(f"--- branch {i}\n{b.log()}" for i, b in self.branches.items())
 
 
 @contextmanager
-def running_cluster(
+def proxied_bank(
     root: Path, size: int = 3, stores: Mapping[int, str] | None = None
-) -> Iterator[Cluster]:
-    """Start ``size`` branches (ids 1..size) with a proxy per ordered pair; stop all after.
-    ``stores`` names a Redis (``redis://HOST:PORT/DB``) for the branches that use one."""
+) -> Iterator[ProxiedBank]:
+    """Start ``size`` branches (ids 1..size) with a proxy per ordered pair, return once all
+    are connected, and stop them all afterwards. ``stores`` names a Redis
+    (``redis://HOST:PORT/DB``) for the branches that use one."""
     with ExitStack() as stack:
-        cluster = Cluster(root, stores=dict(stores or {}))
+        bank = ProxiedBank(root, stores=dict(stores or {}))
         for i in range(1, size + 1):
             for j in range(1, size + 1):
                 if i != j:
                     proxy = stack.enter_context(TcpProxy())
-                    cluster.proxies[i, j] = proxy
+                    bank.proxies[i, j] = proxy
         try:
             for i in range(1, size + 1):
-                cluster.start(i)
-            cluster.wait_connected()
-            yield cluster
+                bank.start(i)
+            bank.wait_connected()
+            yield bank
         finally:
-            for process in cluster.branches.values():
+            for process in bank.branches.values():
                 if process.process.poll() is None:
                     process.stop()

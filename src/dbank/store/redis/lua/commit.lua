@@ -1,4 +1,4 @@
--- One commit of a branch (DESIGN section 7): ops, state, outcomes and version vector.
+-- One commit of a branch (design §7): ops, state, outcomes and version vector.
 --
 -- Redis does not roll a failed script back, so every check comes before the first write:
 -- a refused commit changes nothing. Amounts and HLCs are never numbers here (Lua numbers

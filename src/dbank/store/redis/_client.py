@@ -16,7 +16,7 @@ from redis.commands.core import AsyncScript
 
 from dbank.ledger import Unavailable
 from dbank.store._errors import LeaseLost, StoreConflict
-from dbank.store._redis_url import RedisAddress
+from dbank.store.redis._url import RedisAddress
 
 CONNECT_TIMEOUT = 2.0
 COMMAND_TIMEOUT = 10.0
@@ -24,7 +24,7 @@ COMMAND_TIMEOUT = 10.0
 
 
 def _script_text(name: str) -> str:
-    return (resources.files("dbank.store") / "lua" / f"{name}.lua").read_text()
+    return (resources.files("dbank.store.redis") / "lua" / f"{name}.lua").read_text()
 
 
 _SCRIPT_TEXTS = {

@@ -1,5 +1,6 @@
-"""Real branch processes for tests: started with the ``dbank branch`` command on a free
-loopback port, waited for by their "listening on" line and their health check."""
+"""Branch processes started with the ``dbank branch`` command: on a free loopback port,
+known to be up by their "listening on" line and their health check. Tests and fault runs
+use them to kill (SIGKILL) and restart real branches."""
 
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from dbank.hosting._readiness import START_DEADLINE, wait_serving
+from dbank.security import load_ca
 
-START_DEADLINE = 30.0
 DBANK_BRANCH = (sys.executable, "-m", "dbank", "branch")
 
 
@@ -29,6 +29,8 @@ class BranchProcess:
     process: subprocess.Popen[str]
     log_path: Path
     exit_codes: list[int] = field(default_factory=list)
+    peer_address: str | None = None
+    """Where a secure branch serves its peers (mutual TLS); None: at ``address``."""
 
     def kill(self) -> None:
         """SIGKILL: the process gets no chance to flush or clean up."""
@@ -59,11 +61,21 @@ def start_branch(
     listen: str = "127.0.0.1:0",
     peers: dict[int, str] | None = None,
     store: str | None = None,
+    *,
+    tls_dir: Path | None = None,
+    peer_listen: str = "127.0.0.1:0",
 ) -> BranchProcess:
     """Start a branch process and return once its health check answers SERVING.
 
     ``store`` (``redis://HOST:PORT/DB``) keeps its state in Redis; ``data_dir`` then holds
-    only its log."""
+    only its log. ``tls_dir``: the bank's TLS material (``dbank.security.init_pki``); the
+    branch then serves its peers on ``peer_listen``, and ``peers`` name the other
+    branches' peer addresses. Without it the branch runs ``--insecure``."""
+    security = (
+        ("--insecure",)
+        if tls_dir is None
+        else ("--tls-dir", str(tls_dir), "--peer-listen", peer_listen)
+    )
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"branch-{branch_id}-{time.monotonic_ns()}.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -74,6 +86,7 @@ def start_branch(
                 *("--id", str(branch_id), "--listen", listen, "--data", str(data_dir)),
                 *(("--peers", ",".join(f"{i}={a}" for i, a in peers.items())) if peers else ()),
                 *(("--store", store) if store else ()),
+                *security,
                 "--verbose",
             ],
             stdout=subprocess.PIPE,
@@ -82,43 +95,28 @@ def start_branch(
             env=env,
         )
     try:
-        address = _read_address(process, log_path)
-        wait_serving(address)
+        address = _read_address(process, log_path, " listening on ")
+        peer_address = (
+            None if tls_dir is None else _read_address(process, log_path, " serving peers on ")
+        )
+        wait_serving(address, ca=None if tls_dir is None else load_ca(tls_dir / "ca.crt"))
     except BaseException:
         process.kill()
         process.wait()
         if process.stdout is not None:
             process.stdout.close()
         raise
-    return BranchProcess(branch_id, data_dir, address, process, log_path)
+    return BranchProcess(branch_id, data_dir, address, process, log_path, peer_address=peer_address)
 
 
-def _read_address(process: subprocess.Popen[str], log_path: Path) -> str:
+def _read_address(process: subprocess.Popen[str], log_path: Path, announcement: str) -> str:
     assert process.stdout is not None
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ)
         if not selector.select(timeout=START_DEADLINE):
             raise TimeoutError(f"branch did not announce itself in {START_DEADLINE} s")
     line = process.stdout.readline()
-    if " listening on " not in line:
+    if announcement not in line:
         process.wait(timeout=10)
         raise RuntimeError(f"branch failed to start: {line!r}\n{log_path.read_text()}")
     return line.rsplit(" ", 1)[1].strip()
-
-
-def wait_serving(address: str, deadline: float = START_DEADLINE, service: str = "") -> None:
-    """Block until ``address`` reports ``service`` SERVING (watching its health, no polling).
-
-    The service "dbank.v1.Replication" is SERVING once the branch's streams to all of its
-    peers are up."""
-    with grpc.insecure_channel(address) as channel:
-        grpc.channel_ready_future(channel).result(timeout=deadline)
-        stub = health_pb2_grpc.HealthStub(channel)
-        updates = stub.Watch(health_pb2.HealthCheckRequest(service=service), timeout=deadline)
-        try:
-            for update in updates:
-                if update.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-        finally:
-            updates.cancel()
-        raise RuntimeError(f"branch at {address}: {service or 'server'} never SERVING")

@@ -1,4 +1,4 @@
-"""``dbank cluster``: a bank of local branch processes for development.
+"""A bank of local ``dbank branch`` processes for development (``dbank cluster``).
 
 Each branch is a ``dbank branch`` child process; the cluster stops them all (SIGTERM, then
 SIGKILL after a grace period) on Ctrl-C, on SIGTERM, or as soon as one of them exits.
@@ -42,7 +42,7 @@ def branch_command(branch_id: int, addresses: dict[int, str], stores: StoreChoic
     """The command line of one branch of the bank ``addresses`` describes."""
     peers = ",".join(f"{i}={a}" for i, a in sorted(addresses.items()) if i != branch_id)
     command = [sys.executable, "-m", "dbank", "branch", "--id", str(branch_id)]
-    command += ["--listen", addresses[branch_id], *stores.flags(branch_id)]
+    command += ["--listen", addresses[branch_id], *stores.flags(branch_id), "--insecure"]
     return [*command, "--peers", peers] if peers else command
 
 

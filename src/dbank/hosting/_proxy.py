@@ -1,14 +1,15 @@
-"""A TCP proxy that fault tests control: put one in front of a branch, then cut, restore or
-slow down the real connections that go through it.
+"""A TCP proxy in front of a branch: cut, restore or slow down the real connections that go
+through it. Fault tests and the benchmarks put one on every link of a ``ProxiedBank``.
 
 The proxy runs its own asyncio event loop in a daemon thread, so the same object serves plain
-synchronous tests and async tests: a call from the test thread hands its work to the proxy's
-loop and waits for it with a deadline, and never needs the test's own loop to make progress.
+synchronous callers and async ones: a call from the caller's thread hands its work to the
+proxy's loop and waits for it with a deadline, and never needs the caller's own loop to make
+progress.
 
 Typical use, with branches that learn their peers' addresses when they start::
 
     with TcpProxy() as to_branch_2:            # listens on 127.0.0.1, a free port
-        branch_1 = start_branch(1, ..., peers=[to_branch_2.address])
+        branch_1 = start_branch(1, ..., peers={2: to_branch_2.address})
         branch_2 = start_branch(2, ...)
         to_branch_2.set_target(branch_2.address)
         to_branch_2.cut()                      # every connection reset, new ones refused
@@ -126,7 +127,9 @@ class TcpProxy:
             target: where to forward connections, as ``HOST:PORT``; may be set later with
                 ``set_target``. Until it is set, every connection is reset on arrival.
         """
-        self._targets = () if target is None else (_parse_target(target),)
+        self._targets: tuple[tuple[str, int], ...] = (
+            () if target is None else (_parse_target(target),)
+        )
         self._delay = 0.0
         self._is_cut = False
         self._connections_accepted = 0

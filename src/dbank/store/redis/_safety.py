@@ -1,4 +1,4 @@
-"""Whether a Redis server keeps every acknowledged write (DESIGN section 7).
+"""Whether a Redis server keeps every acknowledged write (design §7).
 
 A Redis store is durable only with an append-only file fsynced before every reply, no
 eviction, and no failover to a replica that may lag: anything less can lose ops a branch

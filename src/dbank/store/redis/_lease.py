@@ -16,8 +16,8 @@ import redis.asyncio
 
 from dbank.ledger import Unavailable
 from dbank.store._errors import StoreUnusable
-from dbank.store._redis_client import Scripts, translated
-from dbank.store._redis_keys import RedisKeys
+from dbank.store.redis._client import Scripts, translated
+from dbank.store.redis._keys import RedisKeys
 
 LEASE_TTL_MS = 3000
 """How long a lease outlives its holder's last renewal. A restarted process whose

@@ -1,0 +1,86 @@
+"""The one table between dbank's errors and gRPC statuses, used in both directions.
+
+A server turns a ``DbankError`` into a status with a ``google.rpc.ErrorInfo`` (domain
+``dbank``, the error's reason and metadata) in ``grpc-status-details-bin``; a client (the
+customer's library, or a branch calling another) turns the status back into the same class
+by its reason. Each branch of the exception tree has one code here; subclasses take their
+base's.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from dbank.errors import (
+    Aborted,
+    AlreadyExists,
+    DbankError,
+    DeadlineExceeded,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+    Unavailable,
+    error_class_for_reason,
+)
+
+DOMAIN = "dbank"
+
+STATUS_CODES: dict[type[DbankError], grpc.StatusCode] = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    Aborted: grpc.StatusCode.ABORTED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
+    DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    Internal: grpc.StatusCode.INTERNAL,
+}
+"""Each branch of the exception tree to its status."""
+
+_BY_CODE: dict[grpc.StatusCode, type[DbankError]] = {
+    code: cls for cls, code in STATUS_CODES.items() if cls is not Internal
+}
+# A call cancelled on the way (the peer went away) is worth a retry, like UNAVAILABLE.
+_BY_CODE[grpc.StatusCode.CANCELLED] = Unavailable
+
+
+def status_code_for(error: DbankError) -> grpc.StatusCode:
+    for cls in type(error).__mro__:
+        code = STATUS_CODES.get(cls)
+        if code is not None:
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def to_status(error: DbankError) -> grpc.Status:
+    """The rich gRPC status for ``error``: code, message and ErrorInfo."""
+    code = status_code_for(error)
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=error.metadata)
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    status = status_pb2.Status(
+        code=getattr(code_pb2, code.name), message=error.message, details=[detail]
+    )
+    return rpc_status.to_status(status)
+
+
+def error_from_rpc(error: grpc.aio.AioRpcError) -> DbankError:
+    """The ``DbankError`` a failed call stands for, chosen by its ErrorInfo reason."""
+    default = _BY_CODE.get(error.code(), Internal)
+    message = error.details() or error.code().name
+    status = rpc_status.from_call(error)
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            cls = error_class_for_reason(info.reason, default)
+            return cls(message, reason=info.reason, **dict(info.metadata))
+    # No ErrorInfo: the status came from the transport, not from a branch.
+    return default(message, reason=error.code().name)

@@ -1,0 +1,94 @@
+"""The one seam where callers of ``dbank.v1.Bank`` become principals, and are authorized.
+
+Every Bank call carries ``authorization: Bearer <token>``: a JWT this branch verifies
+offline with the bank's token keys (``dbank.security.TokenVerifier``), so authentication
+works while branches are cut off from each other. The principal it names must be allowed
+the method's action on the request's accounts (``BANK_RULES``) before the servicer runs.
+An ``--insecure`` branch has no verifier: every caller is ``INSECURE_PRINCIPAL``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from dbank._proto import bank_pb2
+from dbank.branch import Branch
+from dbank.security import (
+    CALLER_AUTHORIZATION,
+    INSECURE_PRINCIPAL,
+    Principal,
+    Role,
+    TokenVerifier,
+    require,
+)
+from dbank.server import _convert as convert
+from dbank.server._authorization import BANK_RULES, Rule
+from dbank.server._interceptors import Handler, UnaryInterceptor
+
+BANK_SERVICE = bank_pb2.DESCRIPTOR.services_by_name["Bank"].full_name
+BEARER = "bearer "
+
+
+class AuthInterceptor(UnaryInterceptor):
+    """Authenticates and authorizes every ``dbank.v1.Bank`` call; other services pass
+    (health needs no token; replication checks branch certificates itself)."""
+
+    def __init__(self, branch: Branch, verifier: TokenVerifier | None) -> None:
+        super().__init__()
+        self._branch = branch
+        self._verifier = verifier
+
+    def wrap(self, behavior: Handler, method: str) -> Handler | None:
+        _, service, name = method.split("/")
+        if service != BANK_SERVICE:
+            return None
+        rule = BANK_RULES[name]
+
+        async def authorized(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            header = _authorization(context)
+            principal = self._principal(header)
+            await self._authorize(principal, rule, request, context)
+            forwarded = CALLER_AUTHORIZATION.set(header)
+            try:
+                return await behavior(request, context)
+            finally:
+                CALLER_AUTHORIZATION.reset(forwarded)
+
+        return authorized
+
+    def _principal(self, header: str | None) -> Principal:
+        """Raises ``Unauthenticated`` (reason per case: missing, malformed, expired...)."""
+        if self._verifier is None:
+            return INSECURE_PRINCIPAL
+        token = None
+        if header is not None:
+            # A header that is not "Bearer ..." is a malformed token, not a missing one.
+            token = header[len(BEARER) :] if header.lower().startswith(BEARER) else header
+        return self._verifier.verify(token)
+
+    async def _authorize(
+        self, principal: Principal, rule: Rule, request: Any, context: grpc.aio.ServicerContext
+    ) -> None:
+        """Raises ``PermissionDenied``, alike for someone else's account and an unknown one."""
+        accounts = rule.accounts(request)
+        if principal.role is not Role.CUSTOMER:
+            require(principal, rule.action, owner=None)  # the role alone decides
+            return
+        if rule.opens:
+            require(principal, rule.action, owner=accounts[0])
+            return
+        # A customer's right depends on the owner, which this replica knows for sure once
+        # it covers what the customer has seen (the account may have been opened elsewhere).
+        asked = convert.read_context(request, context)
+        await self._branch.cover(asked.session, asked.budget)
+        for account_id in accounts:
+            require(principal, rule.action, owner=self._branch.owner_of(account_id))
+
+
+def _authorization(context: grpc.aio.ServicerContext) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            return str(value)
+    return None

@@ -1,0 +1,49 @@
+"""A secure branch's gRPC credentials, made from the bank's TLS directory.
+
+Two ports (as etcd has a client port and a peer port): customers reach ``listen`` with
+TLS and a token; branches reach ``peer_listen`` with mutual TLS, where the handshake
+refuses a client without a certificate of the bank's CA. gRPC's Python API can either not
+ask for a client certificate or require one, never ask and accept none, so one port cannot
+serve both kinds of caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from dbank.security import BranchTls, TokenVerifier, load_branch_tls
+
+
+@dataclass(frozen=True, slots=True)
+class BranchCredentials:
+    tls: BranchTls
+    verifier: TokenVerifier
+
+    @classmethod
+    def load(cls, directory: Path, branch_id: int) -> BranchCredentials:
+        """Raises ``PkiError``: a file is missing, unreadable, or does not fit."""
+        return cls(load_branch_tls(directory, branch_id), TokenVerifier.from_directory(directory))
+
+    def _pairs(self) -> list[tuple[bytes, bytes]]:
+        return [(self.tls.key_pem, self.tls.cert_pem)]
+
+    def public_credentials(self) -> grpc.ServerCredentials:
+        """For customers: TLS with the branch's certificate; no client certificate."""
+        return grpc.ssl_server_credentials(self._pairs())
+
+    def peer_credentials(self) -> grpc.ServerCredentials:
+        """For other branches: a client certificate of the bank's CA is required."""
+        return grpc.ssl_server_credentials(
+            self._pairs(), root_certificates=self.tls.ca_pem, require_client_auth=True
+        )
+
+    def channel_credentials(self) -> grpc.ChannelCredentials:
+        """For dialing the peers: verify their certificate, present this branch's own."""
+        return grpc.ssl_channel_credentials(
+            root_certificates=self.tls.ca_pem,
+            private_key=self.tls.key_pem,
+            certificate_chain=self.tls.cert_pem,
+        )
