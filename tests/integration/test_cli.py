@@ -100,7 +100,7 @@ def test_unreachable_branch_is_a_clear_error() -> None:
 
 
 def test_bad_listen_address_exits_2(tmp_path: Path) -> None:
-    bad = dbank("branch", "--id", "1", "--listen", "nowhere", "--data", str(tmp_path))
+    bad = dbank("branch", "--id", "1", "--listen", "nowhere", "--data", str(tmp_path), "--insecure")
     assert bad.returncode == 2
     assert "HOST:PORT" in bad.stderr
 
@@ -114,6 +114,6 @@ def test_a_data_dir_of_another_branch_is_refused(tmp_path: Path) -> None:
     start_branch(1, tmp_path).stop()
     renamed = tmp_path / "branch-2.sqlite3"
     (tmp_path / "branch-1.sqlite3").rename(renamed)
-    refused = dbank("branch", "--id", "2", "--data", str(tmp_path))
+    refused = dbank("branch", "--id", "2", "--data", str(tmp_path), "--insecure")
     assert refused.returncode == 1
     assert "holds branch 1's data" in refused.stderr

@@ -382,7 +382,7 @@ def test_bad_flags_exit_2_and_change_nothing(
 ) -> None:
     # In this process: a mistake in the flags is caught before any request is sent.
     before = _listing(past)
-    bad = CliRunner().invoke(main, ["account", *args, "--branch", past.address])
+    bad = CliRunner().invoke(main, ["account", *args, "--branch", past.address, "--insecure"])
     assert bad.exit_code == 2
     assert message in bad.stderr
     assert "Traceback" not in bad.output

@@ -61,7 +61,10 @@ async def test_a_killed_redis_branch_restarts_with_every_acknowledged_write(
 
 def _branch_exit(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*DBANK_BRANCH, "--id", "1", *args], capture_output=True, text=True, timeout=30
+        [*DBANK_BRANCH, "--id", "1", "--insecure", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
 

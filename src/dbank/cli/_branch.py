@@ -81,12 +81,13 @@ def branch(branch_id: int, verbose: bool, **flags: Any) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     config = _branch_config(branch_id, flags)
-    if config.tls_dir is None:
-        log.warning(
-            "branch %d runs --insecure: plaintext, and every caller may do everything", branch_id
-        )
 
     def ready(server: BranchServer) -> None:
+        if config.tls_dir is None:
+            log.warning(
+                "branch %d runs --insecure: plaintext, every caller may do everything",
+                branch_id,
+            )
         click.echo(f"branch {branch_id} listening on {server.address}")
         if server.peer_address is not None:
             click.echo(f"branch {branch_id} serving peers on {server.peer_address}")

@@ -110,13 +110,25 @@ def start_branch(
 
 
 def _read_address(process: subprocess.Popen[str], log_path: Path, announcement: str) -> str:
+    """The address in the branch's next line, which must contain ``announcement``. Reads
+    the pipe's bytes itself (one at a time, a line is short): a buffered ``readline``
+    could take two lines at once and leave ``select`` waiting for the second forever."""
     assert process.stdout is not None
+    fd = process.stdout.fileno()
+    deadline = time.monotonic() + START_DEADLINE
+    line = b""
     with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout=START_DEADLINE):
-            raise TimeoutError(f"branch did not announce itself in {START_DEADLINE} s")
-    line = process.stdout.readline()
-    if announcement not in line:
+        selector.register(fd, selectors.EVENT_READ)
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(timeout=left):
+                raise TimeoutError(f"branch did not announce itself in {START_DEADLINE} s")
+            byte = os.read(fd, 1)
+            if not byte:
+                break
+            line += byte
+    text = line.decode(errors="replace")
+    if announcement not in text:
         process.wait(timeout=10)
-        raise RuntimeError(f"branch failed to start: {line!r}\n{log_path.read_text()}")
-    return line.rsplit(" ", 1)[1].strip()
+        raise RuntimeError(f"branch failed to start: {text!r}\n{log_path.read_text()}")
+    return text.rsplit(" ", 1)[1].strip()
