@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 import click
 
-from dbank._render import (
+from dbank.cli._common import run_request
+from dbank.cli._render import (
     history_json,
     history_table,
     interest_json,
@@ -22,7 +23,6 @@ from dbank._render import (
     statement_json,
     statement_table,
 )
-from dbank.cli._common import run_request
 from dbank.client import (
     Account,
     AccountStatement,
