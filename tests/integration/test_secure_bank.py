@@ -11,6 +11,8 @@ from pathlib import Path
 import grpc
 import pytest
 from conftest import unique_id
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from dbank._proto import replication_pb2 as rpb
 from dbank._proto import replication_pb2_grpc
@@ -288,3 +290,56 @@ async def test_a_stream_may_carry_only_its_own_ops(bank: SecureBank) -> None:
     assert isinstance(error, PermissionDenied)
     assert error.reason == "ORIGIN_MISMATCH"
     await _replication_works(bank)
+
+
+# Idempotency per caller, health and reflection ---------------------------------------------
+
+
+async def test_two_callers_equal_request_ids_never_meet(
+    bank: SecureBank, teller: BankClient
+) -> None:
+    alice = unique_id("alice")
+    account = unique_id("acct")
+    async with bank.client(1, bank.token(alice, Role.CUSTOMER), teller.session) as customer:
+        await customer.create_account(account_id=account, owner=alice)
+        await customer.deposit(account_id=account, amount=100, request_id="same-id")
+        # The same request id from another caller is another request, not a retry.
+        await teller.deposit(account_id=account, amount=100, request_id="same-id")
+        # A retry by the first caller is still recognised and applied once.
+        await customer.deposit(account_id=account, amount=100, request_id="same-id")
+        assert (await customer.get_balance(account_id=account)).balance == 200
+
+
+def _secure_channel(bank: SecureBank, token: str | None = None) -> grpc.aio.Channel:
+    credentials = grpc.ssl_channel_credentials(root_certificates=bank.ca)
+    if token is not None:
+        credentials = grpc.composite_channel_credentials(
+            credentials, grpc.access_token_call_credentials(token)
+        )
+    return grpc.aio.secure_channel(bank.branches[1].address, credentials)
+
+
+async def test_health_needs_no_token_and_reflection_does(bank: SecureBank) -> None:
+    ask = reflection_pb2.ServerReflectionRequest(list_services="")
+    async with _secure_channel(bank) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=""))
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await _reflect(channel, ask)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert error_from_rpc(refused.value).reason == "TOKEN_MISSING"
+    async with _secure_channel(bank, bank.token("auditor-1", Role.AUDITOR)) as channel:
+        answer = await _reflect(channel, ask)
+        names = {service.name for service in answer.list_services_response.service}
+        assert "dbank.v1.Bank" in names
+
+
+async def _reflect(
+    channel: grpc.aio.Channel, ask: reflection_pb2.ServerReflectionRequest
+) -> reflection_pb2.ServerReflectionResponse:
+    stream = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo()
+    await stream.write(ask)
+    answer = await stream.read()
+    await stream.done_writing()
+    return answer

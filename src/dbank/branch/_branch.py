@@ -637,7 +637,7 @@ class Branch:
         if not isinstance(body, Interest):
             raise Internal(f"op {op_id} is not an interest posting")
         posting = InterestPosting(body.through, op.id, body.amount, body.rate, body.day_balance)
-        posted_now = op.request_id == command.request_id
+        posted_now = op.request_id == command.request_id and op.caller == command.caller
         return InterestResult(
             body.account_id, op.currency, posting, posted_now, self.version_vector, unconfirmed
         )

@@ -36,6 +36,7 @@ from dbank.ledger import (
     VersionVector,
     fingerprint_of,
     plan,
+    request_key,
 )
 from dbank.ledger.ops import Grant
 from dbank.money import MAX_AMOUNT
@@ -419,6 +420,7 @@ class Writer:
             request_id=command.request_id,
             currency=currency,
             body=body,
+            caller=command.caller,
         )
         overlay.apply(op)
         ops.append(op)
@@ -452,7 +454,8 @@ def _learned_outcome(state: LedgerState, op: Op) -> list[tuple[IdempotencyKey, O
         return []
     accounts = op.accounts()
     balances = tuple((a, state.balance(a)) for a in accounts)
-    return [((accounts[0], op.request_id), Outcome(fingerprint_of(op.body), op.id, balances))]
+    key = (accounts[0], request_key(op.caller, op.request_id))
+    return [(key, Outcome(fingerprint_of(op.body), op.id, balances))]
 
 
 def _matching(command: Command, outcome: Outcome) -> Outcome:

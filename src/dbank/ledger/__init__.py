@@ -41,6 +41,7 @@ from dbank.ledger.commands import (
     TransferCommand,
     WithdrawCommand,
     fingerprint_of,
+    request_key,
 )
 from dbank.ledger.genesis import genesis_digest, genesis_op
 from dbank.ledger.history import Entry, EntryKind, PageToken, history_accounts
@@ -133,4 +134,5 @@ __all__ = [
     "history_accounts",
     "net_credits",
     "plan",
+    "request_key",
 ]

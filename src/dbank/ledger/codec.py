@@ -53,8 +53,10 @@ def _dumps(value: Any) -> bytes:
 
 
 def encode_op(op: Op) -> bytes:
-    """``[origin, seq, deps, hlc, request_id, currency, kind, *body fields]``: positional,
-    so the bytes are canonical without sorting and cheap to make."""
+    """``[origin, seq, deps, hlc, request, currency, kind, *body fields]``: positional,
+    so the bytes are canonical without sorting and cheap to make. ``request`` is the
+    request id, or ``[caller, request id]`` when the op has a caller (ops of an
+    ``--insecure`` bank keep the shorter form)."""
     body = op.body
     fields = [_to_json(getattr(body, name)) for name in body.__slots__]
     return _dumps(
@@ -63,7 +65,7 @@ def encode_op(op: Op) -> bytes:
             op.id.seq,
             list(op.deps.items()),
             op.hlc,
-            op.request_id,
+            [op.caller, op.request_id] if op.caller else op.request_id,
             op.currency,
             _KIND_OF[type(body)],
             *fields,
@@ -74,7 +76,8 @@ def encode_op(op: Op) -> bytes:
 def decode_op(data: bytes) -> Op:
     """Raises ``Internal`` for bytes that are not an encoded op."""
     try:
-        origin, seq, deps, hlc, request_id, currency, kind, *fields = json.loads(data)
+        origin, seq, deps, hlc, request, currency, kind, *fields = json.loads(data)
+        caller, request_id = request if isinstance(request, list) else ("", request)
         cls = _KINDS[kind]
         fields = _from_json(fields, _FIELD_TYPES[cls])
         return Op(
@@ -84,6 +87,7 @@ def decode_op(data: bytes) -> Op:
             request_id=str(request_id),
             currency=str(currency),
             body=cls(*fields),
+            caller=str(caller),
         )
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise Internal(f"undecodable op: {exc}") from exc

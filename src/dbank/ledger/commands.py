@@ -31,7 +31,15 @@ _ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 MAX_REQUEST_ID_BYTES = 64
 
 IdempotencyKey = tuple[str, str]
-"""``(scope, request_id)``: the account the request writes first, then the request id."""
+"""``(scope, request)``: the account the request writes first, then the request id, with
+its caller in front of it when it has one (``request_key``)."""
+
+
+def request_key(caller: str, request_id: str) -> str:
+    """The request part of an idempotency key: the request id alone on an ``--insecure``
+    bank, else the caller, a unit separator and the request id (callers' names cannot
+    hold the separator, so two callers' keys never meet)."""
+    return f"{caller}\x1f{request_id}" if caller else request_id
 
 
 def check_id(value: str, *, field: str, reason: str = "INVALID_ACCOUNT_ID") -> str:
@@ -73,6 +81,7 @@ class OpenAccountCommand:
     currency: str
     owner: str
     request_id: str
+    caller: str = ""
 
     def __post_init__(self) -> None:
         check_id(self.account_id, field="account_id")
@@ -87,7 +96,7 @@ class OpenAccountCommand:
 
     @property
     def key(self) -> IdempotencyKey:
-        return (self.account_id, self.request_id)
+        return (self.account_id, request_key(self.caller, self.request_id))
 
     @property
     def fingerprint(self) -> str:
@@ -102,6 +111,7 @@ class DepositCommand:
     amount: int
     request_id: str
     currency: str = ""
+    caller: str = ""
 
     def __post_init__(self) -> None:
         check_id(self.account_id, field="account_id")
@@ -111,7 +121,7 @@ class DepositCommand:
 
     @property
     def key(self) -> IdempotencyKey:
-        return (self.account_id, self.request_id)
+        return (self.account_id, request_key(self.caller, self.request_id))
 
     @property
     def fingerprint(self) -> str:
@@ -126,6 +136,7 @@ class WithdrawCommand:
     amount: int
     request_id: str
     currency: str = ""
+    caller: str = ""
 
     def __post_init__(self) -> None:
         check_id(self.account_id, field="account_id")
@@ -135,7 +146,7 @@ class WithdrawCommand:
 
     @property
     def key(self) -> IdempotencyKey:
-        return (self.account_id, self.request_id)
+        return (self.account_id, request_key(self.caller, self.request_id))
 
     @property
     def fingerprint(self) -> str:
@@ -151,6 +162,7 @@ class TransferCommand:
     amount: int
     request_id: str
     currency: str = ""
+    caller: str = ""
 
     def __post_init__(self) -> None:
         check_id(self.from_account_id, field="from_account_id")
@@ -167,7 +179,7 @@ class TransferCommand:
 
     @property
     def key(self) -> IdempotencyKey:
-        return (self.from_account_id, self.request_id)
+        return (self.from_account_id, request_key(self.caller, self.request_id))
 
     @property
     def fingerprint(self) -> str:
@@ -195,6 +207,11 @@ class GrantCommand:
         return self.borrow_id
 
     @property
+    def caller(self) -> str:
+        """Branches grant escrow to each other; no customer's request is behind it."""
+        return ""
+
+    @property
     def key(self) -> IdempotencyKey:
         # "/" never occurs in an account id, so no customer request shares this scope.
         return (f"{self.account_id}/grant", self.borrow_id)
@@ -219,6 +236,7 @@ class InterestCommand:
     as_of: dt.date
     request_id: str
     accrual: Accrual | None = None
+    caller: str = ""
 
     def __post_init__(self) -> None:
         check_id(self.account_id, field="account_id")
@@ -231,7 +249,7 @@ class InterestCommand:
 
     @property
     def key(self) -> IdempotencyKey:
-        return (self.account_id, self.request_id)
+        return (self.account_id, request_key(self.caller, self.request_id))
 
     @property
     def fingerprint(self) -> str:

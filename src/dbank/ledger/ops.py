@@ -125,6 +125,9 @@ class Op:
         request_id: the client's request id that made the op ("" for none).
         currency: the ISO 4217 code of the amounts in ``body``.
         body: what changes.
+        caller: who made the request, as its token names it ("" on an ``--insecure``
+            bank): part of the request's idempotency key, so two callers' equal request
+            ids never meet.
     """
 
     id: OpId
@@ -133,6 +136,7 @@ class Op:
     request_id: str
     currency: str
     body: OpBody
+    caller: str = ""
 
     def accounts(self) -> tuple[str, ...]:
         """The ids of the accounts this op touches."""

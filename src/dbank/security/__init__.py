@@ -1,7 +1,12 @@
 """The bank's security layer, pure: its PKI, callers' tokens and the authorization policy
 (design §11). No gRPC, no asyncio, no storage: the servers apply it at their edge."""
 
-from dbank.security._caller import CALLER_AUTHORIZATION, forwarded_metadata
+from dbank.security._caller import (
+    CALLER,
+    CALLER_AUTHORIZATION,
+    caller_name,
+    forwarded_metadata,
+)
 from dbank.security._files import KeyExists, PkiError, TlsMaterialError
 from dbank.security._identity import (
     MAX_BRANCH_ID,
@@ -31,6 +36,7 @@ from dbank.security._tokens import (
 
 __all__ = [
     "BRANCH_VALIDITY",
+    "CALLER",
     "CALLER_AUTHORIZATION",
     "CA_VALIDITY",
     "INSECURE_PRINCIPAL",
@@ -49,6 +55,7 @@ __all__ = [
     "branch_id_of_certificate",
     "branch_id_of_peer",
     "branch_uri",
+    "caller_name",
     "forwarded_metadata",
     "init_pki",
     "issue_token",

@@ -10,8 +10,21 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
+from dbank.security._policy import Principal
+
 CALLER_AUTHORIZATION: ContextVar[str | None] = ContextVar("caller_authorization", default=None)
 """The ``authorization`` header value of the request this task serves, if it had one."""
+
+
+CALLER: ContextVar[Principal | None] = ContextVar("caller", default=None)
+"""The authenticated caller of the request this task serves; None on an ``--insecure``
+branch, where callers are not told apart."""
+
+
+def caller_name() -> str:
+    """The caller's name for idempotency keys ("" on an ``--insecure`` branch)."""
+    principal = CALLER.get()
+    return "" if principal is None else principal.subject
 
 
 def forwarded_metadata() -> tuple[tuple[str, str], ...]:

@@ -9,13 +9,18 @@ An ``--insecure`` branch has no verifier: every caller is ``INSECURE_PRINCIPAL``
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from grpc_reflection.v1alpha import reflection
 
 from dbank._proto import bank_pb2
+from dbank._status import to_status
 from dbank.branch import Branch
+from dbank.errors import DbankError
 from dbank.security import (
+    CALLER,
     CALLER_AUTHORIZATION,
     INSECURE_PRINCIPAL,
     Principal,
@@ -27,18 +32,51 @@ from dbank.server import _convert as convert
 from dbank.server._authorization import BANK_RULES, Rule
 from dbank.server._interceptors import Handler, UnaryInterceptor
 
+StreamHandler = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+
 BANK_SERVICE = bank_pb2.DESCRIPTOR.services_by_name["Bank"].full_name
+REFLECTION_SERVICE = reflection.SERVICE_NAME
 BEARER = "bearer "
 
 
 class AuthInterceptor(UnaryInterceptor):
-    """Authenticates and authorizes every ``dbank.v1.Bank`` call; other services pass
-    (health needs no token; replication checks branch certificates itself)."""
+    """Authenticates and authorizes every ``dbank.v1.Bank`` call, and authenticates every
+    reflection stream (it describes the whole API); health needs no token, and
+    replication checks branch certificates itself."""
 
     def __init__(self, branch: Branch, verifier: TokenVerifier | None) -> None:
         super().__init__()
         self._branch = branch
         self._verifier = verifier
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method = handler_call_details.method
+        if self._verifier is None or not method.startswith(f"/{REFLECTION_SERVICE}/"):
+            return await super().intercept_service(continuation, handler_call_details)
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.stream_stream is None:
+            return handler
+        return grpc.stream_stream_rpc_method_handler(
+            self._authenticated_stream(handler.stream_stream),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _authenticated_stream(self, behavior: StreamHandler) -> StreamHandler:
+        async def authenticated(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                self._principal(_authorization(context))
+            except DbankError as exc:
+                status = to_status(exc)
+                await context.abort(status.code, status.details, status.trailing_metadata)
+            async for reply in behavior(requests, context):
+                yield reply
+
+        return authenticated
 
     def wrap(self, behavior: Handler, method: str) -> Handler | None:
         _, service, name = method.split("/")
@@ -51,9 +89,11 @@ class AuthInterceptor(UnaryInterceptor):
             principal = self._principal(header)
             await self._authorize(principal, rule, request, context)
             forwarded = CALLER_AUTHORIZATION.set(header)
+            caller = CALLER.set(None if self._verifier is None else principal)
             try:
                 return await behavior(request, context)
             finally:
+                CALLER.reset(caller)
                 CALLER_AUTHORIZATION.reset(forwarded)
 
         return authorized

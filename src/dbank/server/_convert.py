@@ -38,6 +38,7 @@ from dbank.ledger import (
 from dbank.ledger.clock import LOGICAL_BITS
 from dbank.ledger.interest import parse_day
 from dbank.money import DEFAULT_CURRENCY, currency
+from dbank.security import caller_name
 
 
 def open_account_command(request: pb.CreateAccountRequest) -> OpenAccountCommand:
@@ -54,15 +55,20 @@ def open_account_command(request: pb.CreateAccountRequest) -> OpenAccountCommand
         currency=request.currency or DEFAULT_CURRENCY,
         owner=request.owner,
         request_id=request.request_id,
+        caller=caller_name(),
     )
 
 
 def deposit_command(request: pb.DepositRequest) -> DepositCommand:
-    return DepositCommand(request.account_id, request.amount, request.request_id, request.currency)
+    return DepositCommand(
+        request.account_id, request.amount, request.request_id, request.currency, caller_name()
+    )
 
 
 def withdraw_command(request: pb.WithdrawRequest) -> WithdrawCommand:
-    return WithdrawCommand(request.account_id, request.amount, request.request_id, request.currency)
+    return WithdrawCommand(
+        request.account_id, request.amount, request.request_id, request.currency, caller_name()
+    )
 
 
 def transfer_command(request: pb.TransferRequest) -> TransferCommand:
@@ -72,6 +78,7 @@ def transfer_command(request: pb.TransferRequest) -> TransferCommand:
         request.amount,
         request.request_id,
         request.currency,
+        caller_name(),
     )
 
 
@@ -175,6 +182,7 @@ def interest_command(request: pb.CalculateInterestRequest) -> InterestCommand:
         annual_rate=request.annual_rate,
         as_of=parse_day(request.as_of, field="as_of"),
         request_id=request.request_id,
+        caller=caller_name(),
     )
 
 

@@ -74,6 +74,7 @@ ops = st.builds(
     request_id=st.text(max_size=64),
     currency=st.sampled_from(["USD", "JPY", "KWD", "CLF"]),
     body=bodies,
+    caller=st.one_of(st.just(""), ids),
 )
 metadata = st.dictionaries(
     st.sampled_from(["account_id", "balance", "field", "ünïcode"]), st.text(max_size=20), max_size=3
@@ -126,6 +127,14 @@ def test_every_op_kind_round_trips(body: object) -> None:
     assert encode_op(decoded) == data
 
 
+def test_an_op_without_a_caller_keeps_the_plain_request_id() -> None:
+    # Ops of --insecure banks (and every op stored before callers) keep their bytes.
+    plain = json.loads(encode_op(op_with(Deposit("acct-1", 1))))
+    assert plain[4] == "req-ü"
+    called = json.loads(encode_op(op_with(Deposit("acct-1", 1), caller="alice")))
+    assert called[4] == ["alice", "req-ü"]
+
+
 @SETTINGS
 @given(ops)
 def test_any_op_round_trips_to_the_same_bytes(op: Op) -> None:
@@ -149,6 +158,7 @@ def test_equal_ops_encode_to_equal_bytes(op: Op, rnd: random.Random) -> None:
         op.request_id,
         op.currency,
         dataclasses.replace(op.body),
+        op.caller,
     )
     assert twin == op
     assert twin.body is not op.body
