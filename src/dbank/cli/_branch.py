@@ -172,19 +172,53 @@ def _check_branch_config(config: BranchConfig, *, insecure: bool) -> None:
     help="Each branch keeps its SQLite file in DATA/branch-N.",
 )
 @store_options("Keep every branch's state in this Redis (each under its own keys) instead.")
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Run every branch plaintext and without authentication instead of on the bank's"
+    " own PKI (made in DATA/tls on first use).",
+)
 def cluster(
     count: int,
     base_port: int,
     data_dir: Path,
     store: RedisAddress | None,
     unsafe_redis: bool,
+    insecure: bool,
 ) -> None:
     """Run a bank of local branch processes for development, until Ctrl-C.
 
-    With --store, every branch keeps its state in that one Redis, each under its own keys.
+    Secure unless --insecure: the first run makes the bank's PKI in DATA/tls (kept for the
+    next runs), every branch serves TLS on BASE_PORT+N and its peers mutual TLS on
+    BASE_PORT+100+N. With --store, every branch keeps its state in that one Redis, each
+    under its own keys.
     """
-    from dbank.hosting import StoreChoice, run_cluster
+    from dbank.hosting import ClusterLayout, StoreChoice, run_cluster
 
-    addresses = {i: f"127.0.0.1:{base_port + i}" for i in range(1, count + 1)}
+    ids = range(1, count + 1)
+    addresses = {i: f"127.0.0.1:{base_port + i}" for i in ids}
+    layout = ClusterLayout(addresses)
+    if not insecure:
+        tls_dir = _cluster_pki(data_dir / "tls", ids)
+        peers = {i: f"127.0.0.1:{base_port + PEER_PORT_OFFSET + i}" for i in ids}
+        layout = ClusterLayout(addresses, tls_dir, peers)
     choice = StoreChoice(data_dir, store, unsafe_redis)
-    sys.exit(run_cluster(addresses, choice, echo=click.echo))
+    sys.exit(run_cluster(layout, choice, echo=click.echo))
+
+
+PEER_PORT_OFFSET = 100
+
+
+def _cluster_pki(tls_dir: Path, ids: range) -> Path:
+    """The cluster's PKI: made on first use, kept, with a certificate for each branch."""
+    from dbank.security import PkiError, add_branch, init_pki
+
+    try:
+        if not (tls_dir / "ca.crt").exists():
+            init_pki(tls_dir, list(ids))
+        for i in ids:
+            if not (tls_dir / f"branch-{i}.crt").exists():
+                add_branch(tls_dir, i)
+    except PkiError as exc:
+        raise click.UsageError(str(exc)) from None
+    return tls_dir

@@ -59,6 +59,12 @@ if TYPE_CHECKING:  # the scenario runner is imported only by ``dbank run``
     "process's events, and for a P2 Fall 2023 file the three parts of its trace "
     "(customer-events.json, branch-events.json, all-events.json).",
 )
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Run the branches plaintext and without authentication, instead of on a"
+    " throwaway PKI (TLS between every two processes, a token for the customers).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Report each step on standard error.")
 def run(
     input_path: Path,
@@ -69,6 +75,7 @@ def run(
     in_process: bool,
     lamport_path: Path | None,
     trace_dir: Path | None,
+    insecure: bool,
     verbose: bool,
 ) -> None:
     """Play a classic customers-and-branches scenario file on real branches.
@@ -102,7 +109,7 @@ def run(
             raise click.BadParameter(f"{path.parent} is not a directory", param_hint=flag)
     echo = functools.partial(click.echo, err=True) if verbose else None
     traced = lamport_path is not None or trace_dir is not None
-    stores = _RunStores(data_dir, store, unsafe_redis)
+    stores = _RunSetup(data_dir, store, unsafe_redis, insecure)
     results, events = _play_scenario(scenario, stores, in_process, echo, traced, trace_dir)
     text = _scenario_outputs(scenario, results, events, lamport_path, trace_dir)
     if output_path is None:
@@ -112,17 +119,19 @@ def run(
 
 
 @dataclasses.dataclass(frozen=True)
-class _RunStores:
-    """Where a run's branches keep their state: ``dbank run``'s store flags."""
+class _RunSetup:
+    """How a run's branches are set up: where they keep their state (``dbank run``'s store
+    flags), and whether they run ``--insecure`` instead of on a throwaway PKI."""
 
     data_dir: Path | None
     redis: RedisAddress | None
     unsafe_redis: bool
+    insecure: bool = False
 
 
 def _play_scenario(
     scenario: Scenario,
-    stores: _RunStores,
+    stores: _RunSetup,
     in_process: bool,
     echo: Callable[[str], None] | None,
     traced: bool,
@@ -143,6 +152,7 @@ def _play_scenario(
                 unsafe_redis=unsafe_redis,
                 in_process=in_process,
                 echo=echo,
+                insecure=stores.insecure,
             )
         played = run_scenario(
             scenario,
@@ -151,6 +161,7 @@ def _play_scenario(
             unsafe_redis=unsafe_redis,
             in_process=in_process,
             echo=echo,
+            insecure=stores.insecure,
         )
         return played, None
     except RunError as exc:

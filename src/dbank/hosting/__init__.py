@@ -19,11 +19,12 @@ Either way "up" means every branch's health service ``dbank.v1.Replication`` is 
 """
 
 from dbank.hosting._claim import claim_redis_database
-from dbank.hosting._cluster import StoreChoice, branch_command, run_cluster
+from dbank.hosting._cluster import ClusterLayout, StoreChoice, branch_command, run_cluster
 from dbank.hosting._configs import bank_configs
 from dbank.hosting._errors import RunError
 from dbank.hosting._forked import ForkedBranches
 from dbank.hosting._in_process import InProcessBranches
+from dbank.hosting._pki import LocalPki
 from dbank.hosting._ports import HOST, free_ports
 from dbank.hosting._proxied_bank import ProxiedBank, proxied_bank
 from dbank.hosting._proxy import TcpProxy
@@ -36,8 +37,10 @@ __all__ = [
     "HOST",
     "START_DEADLINE",
     "BranchProcess",
+    "ClusterLayout",
     "ForkedBranches",
     "InProcessBranches",
+    "LocalPki",
     "ProxiedBank",
     "RedisServer",
     "RunError",

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -38,18 +38,37 @@ class StoreChoice:
         return f"data in {self.data_dir}" if self.redis is None else f"state in {self.redis}"
 
 
-def branch_command(branch_id: int, addresses: dict[int, str], stores: StoreChoice) -> list[str]:
-    """The command line of one branch of the bank ``addresses`` describes."""
-    peers = ",".join(f"{i}={a}" for i, a in sorted(addresses.items()) if i != branch_id)
+@dataclass(frozen=True, slots=True)
+class ClusterLayout:
+    """Where each branch serves: ``addresses`` for customers; for a secure bank
+    (``tls_dir``) ``peer_addresses`` for the other branches (mutual TLS)."""
+
+    addresses: dict[int, str]
+    tls_dir: Path | None = None
+    peer_addresses: dict[int, str] = field(default_factory=dict)
+
+    def flags(self, branch_id: int) -> list[str]:
+        if self.tls_dir is None:
+            peers = self.addresses
+            security = ["--insecure"]
+        else:
+            peers = self.peer_addresses
+            security = ["--tls-dir", str(self.tls_dir)]
+            security += ["--peer-listen", self.peer_addresses[branch_id]]
+        named = ",".join(f"{i}={a}" for i, a in sorted(peers.items()) if i != branch_id)
+        return [*security, *(["--peers", named] if named else [])]
+
+
+def branch_command(branch_id: int, layout: ClusterLayout, stores: StoreChoice) -> list[str]:
+    """The command line of one branch of the bank ``layout`` describes."""
     command = [sys.executable, "-m", "dbank", "branch", "--id", str(branch_id)]
-    command += ["--listen", addresses[branch_id], *stores.flags(branch_id), "--insecure"]
-    return [*command, "--peers", peers] if peers else command
+    command += ["--listen", layout.addresses[branch_id], *stores.flags(branch_id)]
+    return [*command, *layout.flags(branch_id)]
 
 
-def run_cluster(
-    addresses: dict[int, str], stores: StoreChoice, *, echo: Callable[[str], None]
-) -> int:
+def run_cluster(layout: ClusterLayout, stores: StoreChoice, *, echo: Callable[[str], None]) -> int:
     """Run the branches until a signal or until one exits; return the exit status."""
+    addresses = layout.addresses
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -60,10 +79,15 @@ def run_cluster(
     try:
         for branch_id in sorted(addresses):
             children[branch_id] = subprocess.Popen(
-                branch_command(branch_id, addresses, stores), stdout=subprocess.DEVNULL
+                branch_command(branch_id, layout, stores), stdout=subprocess.DEVNULL
             )
             echo(f"branch {branch_id} at {addresses[branch_id]} (pid {children[branch_id].pid})")
         echo(f"{len(children)} branches running; {stores}; Ctrl-C stops them all")
+        if layout.tls_dir is not None:
+            echo(
+                f"TLS and tokens: clients take --tls-dir {layout.tls_dir} and a token from"
+                f" `dbank token issue --tls-dir {layout.tls_dir} --subject NAME --role teller`"
+            )
         failed = _wait(children, stop)
         if failed is not None:
             echo(f"branch {failed} exited with status {children[failed].returncode}; stopping")

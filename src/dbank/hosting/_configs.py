@@ -19,24 +19,30 @@ def bank_configs(
     *,
     redis: RedisAddress | None = None,
     unsafe_redis: bool = False,
+    tls_dir: Path | None = None,
 ) -> list[BranchConfig]:
     """One configuration per branch: a free loopback port each, the store in ``data_dir``
     (``branch-ID.sqlite3``) or in ``redis`` (each branch under its own keys; then
     ``unsafe_redis`` says whether its settings may lose writes), every other branch as a
     peer, the bank's genesis op, and where to record the branch's Lamport trace, if
-    anywhere."""
+    anywhere. With ``tls_dir`` (a PKI for every branch) each branch is secure and has a
+    second free port, for its peers; without, every branch runs ``--insecure``."""
     ids = sorted(branch_ids)
-    addresses = {i: f"{HOST}:{port}" for i, port in zip(ids, free_ports(len(ids)), strict=True)}
+    ports = iter(free_ports(len(ids) * (1 if tls_dir is None else 2)))
+    addresses = {i: f"{HOST}:{next(ports)}" for i in ids}
+    peer_addresses = addresses if tls_dir is None else {i: f"{HOST}:{next(ports)}" for i in ids}
     return [
         BranchConfig(
             branch_id=i,
             listen=addresses[i],
             data_dir=data_dir,
-            peers={j: address for j, address in addresses.items() if j != i},
+            peers={j: address for j, address in peer_addresses.items() if j != i},
             store=redis,
             unsafe_redis=unsafe_redis,
             genesis=genesis,
             trace_dir=trace_dir,
+            tls_dir=tls_dir,
+            peer_listen=None if tls_dir is None else peer_addresses[i],
         )
         for i in ids
     ]

@@ -19,19 +19,25 @@ START_DEADLINE = 30.0
 """Seconds a branch process gets to start serving."""
 
 
-async def wait_connected(addresses: Mapping[int, str]) -> None:
+async def wait_connected(addresses: Mapping[int, str], *, ca: bytes | None = None) -> None:
     """Return once every branch reports ``dbank.v1.Replication`` SERVING: its streams to
-    all of its peers are up. Watches each branch's health (no polling); the caller bounds
-    the wait.
+    all of its peers are up. Watches each branch's health (no polling; over TLS with the
+    bank's CA ``ca``, if given); the caller bounds the wait.
 
     Raises:
         RunError: a branch ended its health watch before that.
     """
-    await asyncio.gather(*(_serving(i, address) for i, address in addresses.items()))
+    await asyncio.gather(*(_serving(i, address, ca) for i, address in addresses.items()))
 
 
-async def _serving(branch_id: int, address: str) -> None:
-    async with grpc.aio.insecure_channel(address) as channel:
+def _channel(address: str, ca: bytes | None) -> grpc.aio.Channel:
+    if ca is None:
+        return grpc.aio.insecure_channel(address)
+    return grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=ca))
+
+
+async def _serving(branch_id: int, address: str, ca: bytes | None) -> None:
+    async with _channel(address, ca) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         request = health_pb2.HealthCheckRequest(service=REPLICATION_SERVICE)
         watch = stub.Watch(request, wait_for_ready=True)

@@ -29,7 +29,7 @@ import os
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from dbank import _event_loop as event_loop
@@ -37,6 +37,7 @@ from dbank.client import BankClient, Session
 from dbank.hosting import (
     ForkedBranches,
     InProcessBranches,
+    LocalPki,
     RunError,
     bank_configs,
     claim_redis_database,
@@ -45,6 +46,7 @@ from dbank.hosting import (
 from dbank.ledger import InsufficientFunds, genesis_op
 from dbank.scenario._results import EventResult
 from dbank.scenario._scenario import Event, Interface, Scenario
+from dbank.security import Role
 from dbank.tracing import CustomerTrace, LamportInterceptor
 
 __all__ = ["ACCOUNT_ID", "CURRENCY", "run_scenario"]
@@ -79,6 +81,7 @@ def run_scenario(
     trace_dir: Path | None = None,
     redis: str | None = None,
     unsafe_redis: bool = False,
+    insecure: bool = False,
 ) -> list[EventResult]:
     """Run ``scenario`` on real branches and return one result per event, in order.
 
@@ -96,6 +99,10 @@ def run_scenario(
         echo: called with a line of progress at each step, for people.
         trace_dir: record the customers' and branches' Lamport traces there (an existing
             directory; ``dbank.tracing.read_trace`` reads them once this returns).
+        insecure: run the branches plaintext and without authentication. By default the
+            run makes a throwaway PKI (in the data directory, or a temporary one) and
+            every branch serves TLS, its peers mutual TLS, and the customers call with
+            a customer's token for the shared account.
 
     Forking needs a process that has created no gRPC object, event loop or thread yet (the
     ``dbank`` command is one); ``in_process`` has no such need. Every branch is stopped
@@ -127,7 +134,7 @@ def run_scenario(
         if address is None
         else contextlib.nullcontext()
     )
-    with stores as directory:
+    with stores as directory, _pki(directory, scenario.branches, insecure) as pki:
         configs = bank_configs(
             scenario.branches,
             directory,
@@ -135,21 +142,38 @@ def run_scenario(
             trace_dir,
             redis=address,
             unsafe_redis=unsafe_redis,
+            tls_dir=None if pki is None else pki.tls_dir,
         )
         keep = data_dir is not None or address is not None
         if in_process:
-            return event_loop.run(_run(InProcessBranches(configs), scenario, say, keep))
+            return event_loop.run(_run(InProcessBranches(configs), scenario, say, keep, pki))
         branches = ForkedBranches.fork(configs)
         try:
             for branch_id, pid in branches.pids.items():
                 say(f"branch {branch_id}: pid {pid}, {branches.addresses[branch_id]}")
-            return event_loop.run(_run(branches, scenario, say, keep))
+            return event_loop.run(_run(branches, scenario, say, keep, pki))
         finally:
             branches.kill()  # only what a second Ctrl-C cut short is left by now
 
 
 def _quiet(line: str) -> None:
     pass
+
+
+@contextlib.contextmanager
+def _pki(
+    directory: Path | None, branch_ids: Sequence[int], insecure: bool
+) -> Iterator[LocalPki | None]:
+    """The run's throwaway PKI: in the branches' directory (kept with a kept ``--data``),
+    or in a temporary one (a Redis run has no directory of its own)."""
+    if insecure:
+        yield None
+        return
+    if directory is not None:
+        yield LocalPki.make(directory / "tls", branch_ids)
+        return
+    with tempfile.TemporaryDirectory(prefix="dbank-run-tls-") as temporary:
+        yield LocalPki.make(Path(temporary) / "tls", branch_ids)
 
 
 @contextlib.contextmanager
@@ -201,7 +225,9 @@ class _Stopper:
                 self.work.cancel()
 
 
-async def _run(branches: _Branches, scenario: Scenario, say: Echo, keep: bool) -> list[EventResult]:
+async def _run(
+    branches: _Branches, scenario: Scenario, say: Echo, keep: bool, pki: LocalPki | None
+) -> list[EventResult]:
     """Start, play and stop, in a task of its own: cancelling it (the stopper) leaves this
     task free to stop the branches, while cancelling this one (Ctrl-C) cancels both.
 
@@ -214,7 +240,7 @@ async def _run(branches: _Branches, scenario: Scenario, say: Echo, keep: bool) -
     terminated = RunError("stopped by SIGTERM", exit_status=128 + signal.SIGTERM)
     loop.add_signal_handler(signal.SIGTERM, stopper.stop, terminated)
     try:
-        stopper.work = asyncio.create_task(_start_and_play(branches, scenario, say, stopper))
+        stopper.work = asyncio.create_task(_start_and_play(branches, scenario, say, stopper, pki))
         try:
             return await stopper.work
         except BaseException:
@@ -230,33 +256,51 @@ async def _run(branches: _Branches, scenario: Scenario, say: Echo, keep: bool) -
 
 
 async def _start_and_play(
-    branches: _Branches, scenario: Scenario, say: Echo, stopper: _Stopper
+    branches: _Branches,
+    scenario: Scenario,
+    say: Echo,
+    stopper: _Stopper,
+    pki: LocalPki | None,
 ) -> list[EventResult]:
     began = time.monotonic()
     try:
         async with asyncio.timeout(CONNECT_DEADLINE):
             await branches.start(on_exit=stopper.stop)
             say(f"{len(branches.addresses)} branches serving after {_since(began)}")
-            await wait_connected(branches.addresses)
+            await wait_connected(branches.addresses, ca=None if pki is None else pki.ca)
     except TimeoutError:
         raise RunError(
             f"the branches did not all connect to each other within {CONNECT_DEADLINE:g} s"
         ) from None
     say(f"every branch connected to all its peers after {_since(began)}")
     trace_dir = branches.configs[0].trace_dir  # the same for every branch
-    results = await _play(scenario, branches.addresses, say, trace_dir)
+    results = await _play(scenario, branches.addresses, say, trace_dir, pki)
     say(f"{len(results)} events done after {_since(began)}")
     return results
 
 
 async def _play(
-    scenario: Scenario, addresses: Mapping[int, str], say: Echo, trace_dir: Path | None
+    scenario: Scenario,
+    addresses: Mapping[int, str],
+    say: Echo,
+    trace_dir: Path | None,
+    pki: LocalPki | None,
 ) -> list[EventResult]:
     session = Session()
     customers = None if trace_dir is None else CustomerTrace(trace_dir)
     stamps = () if customers is None else (LamportInterceptor(customers),)
+    # The customers of a file share its one account, owned by ACCOUNT_OWNER: they call
+    # as that customer, whose role reaches its own accounts only.
+    token = None if pki is None else pki.token(ACCOUNT_OWNER, Role.CUSTOMER)
     clients = {
-        i: BankClient(address, session=session, timeout=REQUEST_DEADLINE, interceptors=stamps)
+        i: BankClient(
+            address,
+            session=session,
+            timeout=REQUEST_DEADLINE,
+            interceptors=stamps,
+            tls=None if pki is None else pki.ca,
+            token=token,
+        )
         for i, address in addresses.items()
     }
     try:

@@ -53,6 +53,7 @@ def trace_scenario(
     echo: Echo | None = None,
     redis: str | None = None,
     unsafe_redis: bool = False,
+    insecure: bool = False,
 ) -> tuple[list[EventResult], list[TraceEvent]]:
     """``run_scenario``, recording every process's events into ``trace_dir`` (checked with
     ``check_trace_dir`` first; kept) or a temporary directory (removed).
@@ -75,6 +76,7 @@ def trace_scenario(
             trace_dir=directory,
             redis=redis,
             unsafe_redis=unsafe_redis,
+            insecure=insecure,
         )
         try:
             return results, read_trace(directory, scenario.branches)
