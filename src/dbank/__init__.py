@@ -3,6 +3,14 @@
 The public face for programs: the client, its results, and the exceptions it raises.
 """
 
+import os
+
+# gRPC's documented default log level, set before gRPC loads: newer gRPC cores also print
+# every failed TLS handshake at INFO on standard error, which would put a line per
+# attacker's attempt into a branch's log and a dump into a command's output; dbank reports
+# those failures itself, once. GRPC_VERBOSITY set by the user still wins.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
 from dbank.client import (
     Account,
     AccountStatement,

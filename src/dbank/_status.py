@@ -83,4 +83,35 @@ def error_from_rpc(error: grpc.aio.AioRpcError) -> DbankError:
             cls = error_class_for_reason(info.reason, default)
             return cls(message, reason=info.reason, **dict(info.metadata))
     # No ErrorInfo: the status came from the transport, not from a branch.
+    for clue, reason, said in _TRANSPORT_PROBLEMS:
+        if clue in message:
+            return default(said, reason=reason)
     return default(message, reason=error.code().name)
+
+
+_TRANSPORT_PROBLEMS = (
+    (
+        "CERTIFICATE_VERIFY_FAILED",
+        "TLS_CERTIFICATE_REFUSED",
+        "the branch's certificate is not signed by the bank's CA given (--tls-dir or --ca):"
+        " another bank's branch, or the wrong CA",
+    ),
+    (
+        "WRONG_VERSION_NUMBER",
+        "TLS_NOT_SERVED",
+        "the branch does not speak TLS: an --insecure branch (talk to it with --insecure)",
+    ),
+    (
+        "Socket closed",
+        "CONNECTION_CLOSED",
+        "the branch closed the connection before answering: if it serves TLS, give the"
+        " bank's CA (--tls-dir or --ca); else it may be stopping",
+    ),
+    (
+        "Tls handshake failed",
+        "TLS_HANDSHAKE_FAILED",
+        "the TLS handshake with the branch failed: is it a branch of this bank?",
+    ),
+)
+"""Transport failures people meet when TLS is set up wrong, each said in one line (the
+gRPC core's own text is a dump of its internals)."""

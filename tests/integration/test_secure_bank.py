@@ -192,11 +192,23 @@ async def test_a_plaintext_client_reaches_nothing(bank: SecureBank, teller: Bank
     account = unique_id("p")
     await teller.create_account(account_id=account, owner="paul")
     async with BankClient(bank.branches[1].address, timeout=5) as plaintext:
-        with pytest.raises(DbankError):
+        with pytest.raises(DbankError) as refused:
             await plaintext.deposit(account_id=account, amount=1)
+        # Said in one line, not as the gRPC core's dump.
+        assert refused.value.reason == "CONNECTION_CLOSED"
         with pytest.raises(DbankError):
             await plaintext.create_account(account_id=unique_id("p"), owner="paul")
     assert await _balances(teller, account) == {account: 0}
+
+
+async def test_a_branch_of_another_bank_is_not_believed(bank: SecureBank) -> None:
+    other_ca = load_ca(bank.other_bank_dir / "ca.crt")
+    token = bank.token("teller-1", Role.TELLER)
+    async with BankClient(bank.branches[1].address, tls=other_ca, token=token, timeout=5) as c:
+        with pytest.raises(DbankError) as refused:
+            await c.get_balance(account_id="any")
+    assert refused.value.reason == "TLS_CERTIFICATE_REFUSED"
+    assert "CA" in refused.value.message
 
 
 # The replication service ------------------------------------------------------------------
