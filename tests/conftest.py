@@ -8,15 +8,17 @@ from pathlib import Path
 
 import pytest
 from support.redis_server import RedisServer
+from support.secure import BankClient, start_branch
 
-from dbank.client import BankClient, Session
-from dbank.hosting import BranchProcess, start_branch
+from dbank.client import Session
+from dbank.hosting import BranchProcess
 from dbank.hosting import ProxiedBank as Cluster
 
 
 @pytest.fixture(scope="module")
 def branch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BranchProcess]:
-    """One real branch process on a free port, shared by a test module.
+    """One real branch process on a free port (TLS, tokens: ``support.secure``), shared by
+    a test module.
 
     Tests that share it use their own account ids (``account_id`` fixture).
     """

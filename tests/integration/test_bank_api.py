@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import grpc
 import pytest
 from conftest import unique_id
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from support.secure import aio_channel
 
 from dbank import (
     AccountExists,
@@ -90,7 +90,7 @@ async def test_typed_errors(bank: BankClient, account_id: str) -> None:
 
 
 async def test_health_and_reflection(branch: BranchProcess) -> None:
-    async with grpc.aio.insecure_channel(branch.address) as channel:
+    async with aio_channel(branch.address) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         for service in ("", "dbank.v1.Bank"):
             reply = await health.Check(health_pb2.HealthCheckRequest(service=service))

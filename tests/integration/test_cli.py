@@ -10,13 +10,18 @@ from pathlib import Path
 
 import pytest
 from conftest import unique_id
+from support.secure import PKI, cli_env, start_branch
 
-from dbank.hosting import BranchProcess, start_branch
+from dbank import hosting
+from dbank.client import BankClient
+from dbank.hosting import BranchProcess
 
 
-def dbank(*args: str, branch: BranchProcess | None = None) -> subprocess.CompletedProcess[str]:
-    # These branches run --insecure (tests/integration/test_secure_bank.py covers TLS).
-    env = {**os.environ, "DBANK_INSECURE": "1"}
+def dbank(
+    *args: str, branch: BranchProcess | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``dbank ARGS`` as the test bank's admin (TLS and a token), or in ``env``."""
+    env = dict(cli_env() if env is None else env)
     if branch is not None:
         env["DBANK_BRANCH"] = branch.address
     return subprocess.run(
@@ -100,7 +105,8 @@ def test_unreachable_branch_is_a_clear_error() -> None:
 
 
 def test_bad_listen_address_exits_2(tmp_path: Path) -> None:
-    bad = dbank("branch", "--id", "1", "--listen", "nowhere", "--data", str(tmp_path), "--insecure")
+    secure = ("--tls-dir", str(PKI.tls_dir))
+    bad = dbank("branch", "--id", "1", "--listen", "nowhere", "--data", str(tmp_path), *secure)
     assert bad.returncode == 2
     assert "HOST:PORT" in bad.stderr
 
@@ -114,6 +120,35 @@ def test_a_data_dir_of_another_branch_is_refused(tmp_path: Path) -> None:
     start_branch(1, tmp_path).stop()
     renamed = tmp_path / "branch-2.sqlite3"
     (tmp_path / "branch-1.sqlite3").rename(renamed)
-    refused = dbank("branch", "--id", "2", "--data", str(tmp_path), "--insecure")
+    refused = dbank("branch", "--id", "2", "--data", str(tmp_path), "--tls-dir", str(PKI.tls_dir))
     assert refused.returncode == 1
     assert "holds branch 1's data" in refused.stderr
+
+
+# --insecure --------------------------------------------------------------------------------
+
+
+def test_a_branch_without_tls_or_insecure_exits_2_in_one_line(tmp_path: Path) -> None:
+    refused = dbank("branch", "--id", "1", "--data", str(tmp_path))
+    assert refused.returncode == 2
+    assert refused.stdout == ""
+    (line,) = refused.stderr.strip().splitlines()
+    assert "--tls-dir" in line
+    assert "--insecure" in line
+    assert not list(tmp_path.iterdir())
+
+
+async def test_an_insecure_branch_serves_plaintext_clients(tmp_path: Path) -> None:
+    process = hosting.start_branch(1, tmp_path)  # no tls_dir: --insecure
+    try:
+        account = unique_id("plain")
+        async with BankClient(process.address) as plaintext:  # no CA, no token
+            await plaintext.create_account(account_id=account, owner="anyone")
+            await plaintext.deposit(account_id=account, amount=500)
+        plain_env = {**os.environ, "DBANK_INSECURE": "1"}
+        shown = dbank("account", "show", account, "--json", branch=process, env=plain_env)
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)["balance"]["minor_units"] == 500
+    finally:
+        assert process.stop() == 0, process.log()
+    assert "runs --insecure" in process.log()

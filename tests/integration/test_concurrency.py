@@ -6,8 +6,9 @@ import asyncio
 import random
 
 from conftest import unique_id
+from support.secure import BankClient
 
-from dbank import BankClient, InsufficientFunds
+from dbank import InsufficientFunds
 from dbank.hosting import BranchProcess
 
 CLIENTS = 64

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from dbank import BankClient, DbankError, RetryPolicy
-from dbank.hosting import BranchProcess, start_branch
+from support.secure import BankClient, start_branch
+
+from dbank import DbankError, RetryPolicy
+from dbank.hosting import BranchProcess
 from dbank.ledger import OpId
 
 WRITERS = 16

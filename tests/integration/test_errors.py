@@ -14,6 +14,7 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
+from support.secure import aio_channel, channel
 
 from dbank._proto import bank_pb2 as pb
 from dbank._proto import bank_pb2_grpc
@@ -212,8 +213,8 @@ CASES = [
 @pytest.fixture(scope="module")
 def seeded(branch: BranchProcess) -> str:
     """Three accounts: USD with 100.00, JPY and an empty USD one."""
-    with grpc.insecure_channel(branch.address) as channel:
-        stub = bank_pb2_grpc.BankStub(channel)
+    with channel(branch.address) as open_channel:
+        stub = bank_pb2_grpc.BankStub(open_channel)
         for account, cur in ((USD, "USD"), (JPY, "JPY"), (EMPTY, "USD")):
             stub.CreateAccount(_open(account, currency=cur, request_id=f"open-{account[4:]}"))
         stub.Deposit(_deposit(amount=10_000, rid="seed"))
@@ -222,8 +223,8 @@ def seeded(branch: BranchProcess) -> str:
 
 @pytest.fixture
 async def stub(seeded: str) -> AsyncIterator[bank_pb2_grpc.BankStub]:
-    async with grpc.aio.insecure_channel(seeded) as channel:
-        yield bank_pb2_grpc.BankStub(channel)
+    async with aio_channel(seeded) as open_channel:
+        yield bank_pb2_grpc.BankStub(open_channel)
 
 
 async def _snapshot(stub: bank_pb2_grpc.BankStub) -> list[pb.Account]:

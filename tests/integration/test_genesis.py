@@ -1,5 +1,6 @@
 """The genesis op at real branch servers: every branch applies it first; a peer of
-another bank (another genesis) is refused; a store of another bank does not open."""
+another bank (another genesis) is refused; a store of another bank does not open. The
+servers run on TLS (the test PKI), their peers on mutual TLS."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ from pathlib import Path
 
 import grpc
 import pytest
+from support.secure import PKI, wait_serving
 
 from dbank._proto import replication_pb2 as pb
 from dbank._proto.replication_pb2_grpc import ReplicationStub
 from dbank._status import error_from_rpc
 from dbank.branch import Branch, BranchConfig
-from dbank.hosting import free_ports, wait_connected
+from dbank.hosting import free_ports
 from dbank.ledger import Op, Unavailable, genesis_op
 from dbank.ledger.genesis import GENESIS_ID
-from dbank.server import BranchServer
+from dbank.server import REPLICATION_SERVICE, BranchServer
 
 
 def genesis(balance: int) -> Op:
@@ -27,24 +29,31 @@ def genesis(balance: int) -> Op:
 
 def two_branches(tmp_path: Path, balances: tuple[int, int]) -> list[BranchConfig]:
     ports = free_ports(2)
-    addresses = {1: f"127.0.0.1:{ports[0]}", 2: f"127.0.0.1:{ports[1]}"}
+    peer_addresses = {1: f"127.0.0.1:{ports[0]}", 2: f"127.0.0.1:{ports[1]}"}
     return [
         BranchConfig(
             branch_id=i,
-            listen=addresses[i],
             data_dir=tmp_path / str(i),
-            peers={j: a for j, a in addresses.items() if j != i},
+            peers={j: a for j, a in peer_addresses.items() if j != i},
             genesis=genesis(balance),
+            tls_dir=PKI.tls_dir,
+            peer_listen=peer_addresses[i],
         )
         for i, balance in zip((1, 2), balances, strict=True)
     ]
 
 
+async def connected(servers: list[BranchServer]) -> None:
+    """Until every server's streams to its peers are up (its health says so)."""
+    await asyncio.gather(
+        *(asyncio.to_thread(wait_serving, s.address, 10, REPLICATION_SERVICE) for s in servers)
+    )
+
+
 async def test_every_branch_starts_from_the_genesis_and_connects(tmp_path: Path) -> None:
     servers = [await BranchServer.start(c) for c in two_branches(tmp_path, (9, 9))]
     try:
-        async with asyncio.timeout(10):
-            await wait_connected({s.branch.branch_id: s.address for s in servers})
+        await connected(servers)
         for server in servers:
             assert server.branch.version_vector[GENESIS_ID.origin] == 1
             assert server.branch.account("acct").balance == 9
@@ -60,7 +69,8 @@ async def test_a_peer_with_another_genesis_is_refused(tmp_path: Path) -> None:
     try:
         one, two = servers
         hello = pb.Hello(branch_id=1, genesis_digest=one.branch.config.genesis_digest)
-        async with grpc.aio.insecure_channel(two.address) as channel:
+        assert two.peer_address is not None
+        async with grpc.aio.secure_channel(two.peer_address, PKI.peer_credentials(1)) as channel:
             stream = ReplicationStub(channel).Replicate(iter([pb.ReplicateRequest(hello=hello)]))
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 await anext(stream.__aiter__())

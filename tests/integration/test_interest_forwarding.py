@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 from support.past import SetClock, branch_with_clock, owned_id
+from support.secure import BankClient
+from support.secure import proxied_bank as running_cluster
 
 from dbank.branch import RequestContext
-from dbank.client import BankClient, RetryPolicy, Session
+from dbank.client import RetryPolicy, Session
 from dbank.hosting import ProxiedBank as Cluster
-from dbank.hosting import proxied_bank as running_cluster
 from dbank.ledger import AccountType, DayNotClosed, DepositCommand, OpenAccountCommand
 
 FEB_29 = dt.date(2024, 2, 29)

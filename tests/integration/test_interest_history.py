@@ -25,14 +25,15 @@ from conftest import unique_id
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from support.past import SetClock, branch_with_clock
+from support.secure import PKI, BankClient, aio_channel, channel, start_branch
 from test_cli import dbank
 
 from dbank._proto import bank_pb2 as pb
 from dbank._proto import bank_pb2_grpc
 from dbank.branch import RequestContext
 from dbank.cli import main
-from dbank.client import BankClient, Transaction
-from dbank.hosting import BranchProcess, start_branch
+from dbank.client import Transaction
+from dbank.hosting import BranchProcess
 from dbank.ledger import (
     AccountType,
     DepositCommand,
@@ -299,8 +300,8 @@ async def _state(stub: bank_pb2_grpc.BankStub) -> list[object]:
 async def test_errors_are_precise_and_change_nothing(
     past: BranchProcess, method: str, request_: object, code: grpc.StatusCode, reason: str
 ) -> None:
-    async with grpc.aio.insecure_channel(past.address) as channel:
-        stub = bank_pb2_grpc.BankStub(channel)
+    async with aio_channel(past.address) as open_channel:
+        stub = bank_pb2_grpc.BankStub(open_channel)
         if isinstance(request_, pb.ListTransactionsRequest) and request_.page_token == "<other>":
             other = await stub.ListTransactions(
                 pb.ListTransactionsRequest(account_id="sav", page_size=1)
@@ -382,7 +383,8 @@ def test_bad_flags_exit_2_and_change_nothing(
 ) -> None:
     # In this process: a mistake in the flags is caught before any request is sent.
     before = _listing(past)
-    bad = CliRunner().invoke(main, ["account", *args, "--branch", past.address, "--insecure"])
+    secure = ("--tls-dir", str(PKI.tls_dir), "--token", PKI.admin_token)
+    bad = CliRunner().invoke(main, ["account", *args, "--branch", past.address, *secure])
     assert bad.exit_code == 2
     assert message in bad.stderr
     assert "Traceback" not in bad.output
@@ -390,9 +392,9 @@ def test_bad_flags_exit_2_and_change_nothing(
 
 
 def _listing(branch: BranchProcess) -> list[pb.Entry]:
-    with grpc.insecure_channel(branch.address) as channel:
+    with channel(branch.address) as open_channel:
         request = pb.ListTransactionsRequest(account_id="errs")
-        return list(bank_pb2_grpc.BankStub(channel).ListTransactions(request).entries)
+        return list(bank_pb2_grpc.BankStub(open_channel).ListTransactions(request).entries)
 
 
 def test_a_refused_interest_exits_1_with_its_reason(past: BranchProcess) -> None:

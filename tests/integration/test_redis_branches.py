@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import unique_id
 from support.redis_server import RedisServer
+from support.secure import PKI, BankClient
+from support.secure import proxied_bank as running_cluster
 
 # The replication tests, run here against the mixed bank of this module's ``cluster``.
 from test_replication import (  # noqa: F401 - collected by pytest in this module
@@ -21,10 +23,9 @@ from test_replication import (  # noqa: F401 - collected by pytest in this modul
     test_opening_one_id_at_every_branch_at_once_gives_one_account,
 )
 
-from dbank.client import BankClient, Session
+from dbank.client import Session
 from dbank.hosting import DBANK_BRANCH, free_ports
 from dbank.hosting import ProxiedBank as Cluster
-from dbank.hosting import proxied_bank as running_cluster
 
 REDIS_BRANCHES = (2, 3)
 
@@ -61,7 +62,7 @@ async def test_a_killed_redis_branch_restarts_with_every_acknowledged_write(
 
 def _branch_exit(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*DBANK_BRANCH, "--id", "1", "--insecure", *args],
+        [*DBANK_BRANCH, "--id", "1", "--tls-dir", str(PKI.tls_dir), *args],
         capture_output=True,
         text=True,
         timeout=30,

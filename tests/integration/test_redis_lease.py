@@ -5,8 +5,9 @@ session token; and when the holder is killed, the other takes the lease over and
 replication goes on.
 
 Branch 2 reaches branch 1 through a proxy that fails over from one process to the other
-(a load balancer); the processes of branch 1 reach branch 2 through a proxy too. Cutting
-one of them leaves a single path for ops to travel, which is what each step checks.
+(a load balancer in front of their peer ports, mutual TLS passing through); the processes
+of branch 1 reach branch 2 through a proxy too. Cutting one of them leaves a single path for
+ops to travel, which is what each step checks.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import pytest
 from conftest import unique_id
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from support.secure import BankClient, channel, start_branch, wait_serving
 
-from dbank.client import BankClient, Session
-from dbank.hosting import BranchProcess, TcpProxy, start_branch, wait_serving
+from dbank.client import Session
+from dbank.hosting import BranchProcess, TcpProxy
 from dbank.ledger import VersionVector
 from dbank.ledger.ownership import owner_branch
 from dbank.server import REPLICATION_SERVICE as REPLICATION
@@ -43,7 +44,7 @@ class Bank:
 def bank(tmp_path: Path, redis_url: str) -> Iterator[Bank]:
     with TcpProxy() as to_branch_1, TcpProxy() as to_branch_2:
         branch_2 = start_branch(2, tmp_path / "b2", peers={1: to_branch_1.address})
-        to_branch_2.set_target(branch_2.address)
+        to_branch_2.set_target(branch_2.peer_address)
         processes = [branch_2]
         try:
             peers = {2: to_branch_2.address}
@@ -52,7 +53,7 @@ def bank(tmp_path: Path, redis_url: str) -> Iterator[Bank]:
             wait_serving(holder.address, service=REPLICATION)  # holds the lease: links up
             standby = start_branch(1, tmp_path / "b1", peers=peers, store=redis_url)
             processes.append(standby)
-            to_branch_1.set_target(holder.address, standby.address)
+            to_branch_1.set_target(holder.peer_address, standby.peer_address)
             yield Bank(holder, standby, branch_2, to_branch_1, to_branch_2)
         finally:
             for process in processes:
@@ -67,9 +68,9 @@ def owned_by_branch_1(count: int) -> list[str]:
 
 
 def replication_status(address: str) -> int:
-    with grpc.insecure_channel(address) as channel:
+    with channel(address) as open_channel:
         request = health_pb2.HealthCheckRequest(service=REPLICATION)
-        return health_pb2_grpc.HealthStub(channel).Check(request, timeout=10).status
+        return health_pb2_grpc.HealthStub(open_channel).Check(request, timeout=10).status
 
 
 async def deposit_at(address: str, account_id: str, session: Session) -> VersionVector:

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 from conftest import unique_id
+from support.secure import BankClient, start_branch
 
-from dbank import BankClient, InsufficientFunds
-from dbank.hosting import BranchProcess, start_branch
+from dbank import InsufficientFunds
+from dbank.hosting import BranchProcess
 from dbank.store import RedisStore
 
 CLIENTS = 64

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import unique_id
+from support.secure import BankClient
+from support.secure import proxied_bank as running_cluster
 
-from dbank.client import BankClient, Session, WriteConcern
+from dbank.client import Session, WriteConcern
 from dbank.hosting import ProxiedBank as Cluster
-from dbank.hosting import proxied_bank as running_cluster
 from dbank.ledger import BranchesUnreachable, DbankError, InsufficientFunds
 
 

@@ -1,6 +1,8 @@
 """Faults between real branch processes: SIGKILL under load, cut links, and Jepsen's bank
 workload (a fixed total moved around by concurrent transfers) under both. Each test runs on
-a bank of SQLite branches and on a mixed bank (branches 2 and 3 on one real redis-server)."""
+a bank of SQLite branches and on a mixed bank (branches 2 and 3 on one real redis-server),
+every branch on TLS (mutual TLS between them, through the proxies) and every client with a
+token."""
 
 from __future__ import annotations
 
@@ -9,11 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import unique_id
+from support.secure import BankClient
+from support.secure import proxied_bank as running_cluster
 
 from dbank.check import BankWorkload, converged
-from dbank.client import BankClient, Session, WriteConcern, new_request_id
+from dbank.client import Session, WriteConcern, new_request_id
 from dbank.hosting import ProxiedBank as Cluster
-from dbank.hosting import proxied_bank as running_cluster
 from dbank.ledger import DbankError
 
 REDIS_BRANCHES = (2, 3)
@@ -72,13 +75,17 @@ async def test_a_branch_killed_under_load_catches_up_and_loses_nothing(cluster: 
     for i in cluster.ids:
         async with BankClient(cluster.address(i), session=session) as client:
             await client.get_balance(account_id=account_id)
-    assert await converged(cluster, [account_id], session) == [sum(acked.values())]
+    assert await converged(cluster, [account_id], session, connect=BankClient) == [
+        sum(acked.values())
+    ]
 
 
 async def test_bank_workload_keeps_the_total_under_kills_and_cuts(cluster: Cluster) -> None:
     """Jepsen's "bank": every read of all balances at a branch sums to the total, no
     balance is ever negative, and the replicas converge once the faults stop."""
-    workload = BankWorkload(cluster, [unique_id(f"bank{k}") for k in range(8)], total=8_000)
+    workload = BankWorkload(
+        cluster, [unique_id(f"bank{k}") for k in range(8)], total=8_000, connect=BankClient
+    )
     session = Session()
     await workload.setup(session)
 
@@ -104,6 +111,6 @@ async def test_bank_workload_keeps_the_total_under_kills_and_cuts(cluster: Clust
     # Converged: a read at branch 1, then every replica covers what branch 1 has seen.
     async with BankClient(cluster.address(1), session=session) as one:
         await one.get_balances(account_ids=workload.accounts)
-    final = await converged(cluster, workload.accounts, session)
+    final = await converged(cluster, workload.accounts, session, connect=BankClient)
     assert sum(final) == workload.total
     assert min(final) >= 0

@@ -10,17 +10,17 @@ applied twice.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 
 import pytest
 from conftest import unique_id
+from support.secure import BankClient, cli_env
+from support.secure import proxied_bank as running_cluster
 
-from dbank.client import BankClient, RetryPolicy, Session, WriteConcern
+from dbank.client import RetryPolicy, Session, WriteConcern
 from dbank.hosting import ProxiedBank as Cluster
-from dbank.hosting import proxied_bank as running_cluster
 from dbank.ledger import InvalidArgument, RequestBranchUnreachable, RequestIdReused
 
 REPLICATION_DELAY = 2.0
@@ -116,7 +116,7 @@ def _dbank(*args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "DBANK_INSECURE": "1"},
+        env=cli_env(),
     )
 
 

@@ -555,7 +555,9 @@ class TransferResponse(_message.Message):
     """The source account's balance right after the transfer."""
     to_account_id: _builtins.str
     to_balance: _builtins.int
-    """The destination account's balance right after the transfer."""
+    """The destination account's balance right after the transfer; 0 when the caller may not
+    read that account (a customer paying into another's).
+    """
     currency: _builtins.str
     answered_by: _builtins.int
     """The branch whose answer this is: the one asked, or the request's first branch that

@@ -31,6 +31,11 @@ class Branches(Protocol):
         ...
 
 
+Connect = Callable[..., BankClient]
+"""Makes the workload's clients: ``BankClient`` itself for an ``--insecure`` bank, or one
+that brings the bank's CA and a token (``functools.partial(BankClient, tls=..., token=...)``)."""
+
+
 @dataclass
 class BankWorkload:
     """Transfers among ``accounts``, which together hold ``total``, and reads of all their
@@ -41,6 +46,7 @@ class BankWorkload:
     accounts: list[str]
     total: int
     workers_per_branch: int = 2
+    connect: Connect = BankClient
     counts: dict[str, int] = field(
         default_factory=lambda: {"transfers": 0, "acked": 0, "reads": 0, "faults": 0}
     )
@@ -53,7 +59,7 @@ class BankWorkload:
         deposited in equal parts at every branch, so every branch holds escrow of each."""
         ids = self.bank.ids
         each, rest = divmod(self.total, len(self.accounts) * len(ids))
-        clients = [BankClient(self.bank.address(i), session=session) for i in ids]
+        clients = [self.connect(self.bank.address(i), session=session) for i in ids]
         try:
             for k, account_id in enumerate(self.accounts):
                 await clients[0].create_account(account_id=account_id, owner="bank")
@@ -96,7 +102,7 @@ class BankWorkload:
     async def _transfers(self, branch_id: int, rng: random.Random) -> None:
         while not self._stop.is_set():
             with contextlib.suppress(DbankError):
-                async with BankClient(self.bank.address(branch_id), timeout=2.0) as client:
+                async with self.connect(self.bank.address(branch_id), timeout=2.0) as client:
                     while not self._stop.is_set():
                         await self._transfer(client, rng)
 
@@ -114,7 +120,7 @@ class BankWorkload:
     async def _reads(self, branch_id: int) -> None:
         while not self._stop.is_set():
             with contextlib.suppress(DbankError):
-                async with BankClient(self.bank.address(branch_id), timeout=2.0) as client:
+                async with self.connect(self.bank.address(branch_id), timeout=2.0) as client:
                     while not self._stop.is_set():
                         accounts = await client.get_balances(account_ids=self.accounts)
                         self._check(branch_id, [a.balance for a in accounts])
@@ -125,7 +131,9 @@ class BankWorkload:
             self.violations.append(f"branch {branch_id} read {balances}")
 
 
-async def converged(bank: Branches, account_ids: Sequence[str], session: Session) -> list[int]:
+async def converged(
+    bank: Branches, account_ids: Sequence[str], session: Session, *, connect: Connect = BankClient
+) -> list[int]:
     """The balances every replica holds once it covers ``session``.
 
     Raises:
@@ -133,7 +141,7 @@ async def converged(bank: Branches, account_ids: Sequence[str], session: Session
     """
     seen: dict[int, list[int]] = {}
     for i in bank.ids:
-        async with BankClient(bank.address(i), session=Session(session.token)) as client:
+        async with connect(bank.address(i), session=Session(session.token)) as client:
             accounts = await client.get_balances(account_ids=account_ids)
             seen[i] = [a.balance for a in accounts]
     if len({tuple(v) for v in seen.values()}) != 1:

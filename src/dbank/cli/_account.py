@@ -51,7 +51,10 @@ class _Session:
     token: str | None = None
 
     def client(self) -> BankClient:
-        return BankClient(self.target, timeout=self.timeout, tls=self.ca, token=self.token)
+        try:
+            return BankClient(self.target, timeout=self.timeout, tls=self.ca, token=self.token)
+        except ValueError as exc:
+            raise click.UsageError(f"--token: {exc}") from None
 
     def show(self, text: str, data: dict[str, Any]) -> None:
         click.echo(json.dumps(data, sort_keys=True) if self.as_json else text)

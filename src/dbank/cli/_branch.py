@@ -17,8 +17,9 @@ from dbank.store import RedisAddress, StoreUnusable, UnsafeSettings
 log = logging.getLogger("dbank.branch")
 
 
-class _StoreRefused(click.ClickException):
-    """The branch's store cannot be used as configured: a mistake in the setup."""
+class _SetupRefused(click.ClickException):
+    """The branch's store or its security cannot be used as configured: a mistake in the
+    setup, said in one line."""
 
     exit_code = 2
 
@@ -97,11 +98,11 @@ def branch(branch_id: int, verbose: bool, **flags: Any) -> None:
         try:
             await serve_until_signalled(config, on_ready=ready)
         except UnsafeSettings as exc:
-            raise _StoreRefused(f"{exc.message}; --unsafe-redis runs it anyway") from None
+            raise _SetupRefused(f"{exc.message}; --unsafe-redis runs it anyway") from None
         except StoreUnusable as exc:
-            raise _StoreRefused(exc.message) from None
+            raise _SetupRefused(exc.message) from None
         except ConfigError as exc:
-            raise _StoreRefused(str(exc)) from None
+            raise _SetupRefused(str(exc)) from None
 
     run_request(serve)
 
@@ -139,7 +140,7 @@ def _check_branch_config(config: BranchConfig, *, insecure: bool) -> None:
     if config.branch_id in config.peers:
         raise click.UsageError(f"branch {config.branch_id} cannot be its own peer")
     if config.tls_dir is None and not insecure:
-        raise click.UsageError(
+        raise _SetupRefused(
             "a branch serves only TLS: give --tls-dir DIR (make one with `dbank certs init"
             " DIR --branches 1,2,3`), or --insecure for plaintext without authentication"
         )

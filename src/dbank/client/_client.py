@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
@@ -39,6 +40,8 @@ from dbank.client._types import (
 from dbank.ledger import AccountType, EntryKind
 
 DEFAULT_TIMEOUT = 10.0
+_TOKEN = re.compile(r"[A-Za-z0-9_.=+/-]+")
+"""The characters of a JWT (base64url parts and dots)."""
 
 
 def new_request_id() -> str:
@@ -427,6 +430,9 @@ def _channel(
             raise ValueError("a token is only sent over TLS: give the bank's CA as tls=")
         return grpc.aio.insecure_channel(target, interceptors=interceptors)
     credentials = grpc.ssl_channel_credentials(root_certificates=tls)
+    if token is not None and not _TOKEN.fullmatch(token):
+        # gRPC would refuse it on every call with a dump of its own.
+        raise ValueError("the token holds characters no token has (a stray newline or space?)")
     if token is not None:
         credentials = grpc.composite_channel_credentials(
             credentials, grpc.access_token_call_credentials(token)

@@ -125,14 +125,16 @@ def plan(
             return account.currency, Withdrawal(command.account_id, command.amount)
         case TransferCommand():
             source = _account(state, command.from_account_id, command.currency)
-            target = _account(state, command.to_account_id, command.currency)
+            # The source's funds first: a transfer it cannot cover says so whatever the
+            # target, so it tells nothing about an account the caller may not see.
+            debit.check(source, command.amount)
+            target = state.account(command.to_account_id)
             if target.currency != source.currency:
                 raise CurrencyMismatch(
-                    f"cannot transfer {source.currency} from {source.account_id!r}"
-                    f" to {target.currency} account {target.account_id!r}",
+                    f"cannot transfer {source.currency} from {source.account_id!r} to"
+                    f" {target.account_id!r}: it holds another currency",
                     account_id=target.account_id,
                 )
-            debit.check(source, command.amount)
             credit.check(target, command.amount)
             body = Transfer(command.from_account_id, command.to_account_id, command.amount)
             return source.currency, body

@@ -162,7 +162,8 @@ class TokenVerifier:
                 does not match the key its ``kid`` names), TOKEN_UNKNOWN_KEY (a ``kid``
                 outside the set), TOKEN_EXPIRED, TOKEN_NOT_YET_VALID (``iat`` or ``nbf``
                 ahead of ``now`` by more than TOKEN_LEEWAY), TOKEN_CLAIMS_INVALID (a
-                missing or odd ``sub``, ``role``, ``iat`` or ``exp``, or an unknown role).
+                missing or odd ``sub``, ``role``, ``iat`` or ``exp``, an unknown role, or a
+                lifetime past MAX_TOKEN_TTL).
         """
         if now is not None and now.tzinfo is None:
             raise ValueError("now must carry a time zone")
@@ -176,6 +177,9 @@ class TokenVerifier:
         issued, expires = _time_claim(claims, "iat"), _time_claim(claims, "exp")
         principal = _principal(claims)
         leeway = TOKEN_LEEWAY.total_seconds()
+        if issued < 0 or expires - issued > MAX_TOKEN_TTL.total_seconds():
+            # Issued tokens never live longer; a longer one was not made by `dbank token`.
+            _refuse("TOKEN_CLAIMS_INVALID", "the token's lifetime is longer than tokens may live")
         if expires <= moment - leeway:
             _refuse("TOKEN_EXPIRED", "the token has expired")
         not_before = _time_claim(claims, "nbf") if "nbf" in claims else issued

@@ -18,7 +18,13 @@ from grpc_reflection.v1alpha import reflection
 from dbank._proto import bank_pb2
 from dbank._status import to_status
 from dbank.branch import Branch
-from dbank.errors import DbankError
+from dbank.errors import (
+    AccountNotFound,
+    CurrencyMismatch,
+    DbankError,
+    PermissionDenied,
+    Unauthenticated,
+)
 from dbank.security import (
     CALLER,
     CALLER_AUTHORIZATION,
@@ -91,7 +97,9 @@ class AuthInterceptor(UnaryInterceptor):
             forwarded = CALLER_AUTHORIZATION.set(header)
             caller = CALLER.set(None if self._verifier is None else principal)
             try:
-                return await behavior(request, context)
+                if rule.pays_into is None or not self._pays_a_stranger(principal, rule, request):
+                    return await behavior(request, context)
+                return await self._paying_a_stranger(principal, behavior, request, context)
             finally:
                 CALLER.reset(caller)
                 CALLER_AUTHORIZATION.reset(forwarded)
@@ -102,11 +110,37 @@ class AuthInterceptor(UnaryInterceptor):
         """Raises ``Unauthenticated`` (reason per case: missing, malformed, expired...)."""
         if self._verifier is None:
             return INSECURE_PRINCIPAL
-        token = None
-        if header is not None:
+        if header is not None and not header.lower().startswith(BEARER):
             # A header that is not "Bearer ..." is a malformed token, not a missing one.
-            token = header[len(BEARER) :] if header.lower().startswith(BEARER) else header
-        return self._verifier.verify(token)
+            raise Unauthenticated(
+                "the authorization header is not 'Bearer <token>'", reason="TOKEN_MALFORMED"
+            )
+        return self._verifier.verify(None if header is None else header[len(BEARER) :])
+
+    def _pays_a_stranger(self, principal: Principal, rule: Rule, request: Any) -> bool:
+        """Whether a customer pays into an account it does not own (or that does not
+        exist, which must look the same)."""
+        if principal.role is not Role.CUSTOMER or rule.pays_into is None:
+            return False
+        return self._branch.owner_of(rule.pays_into(request)[0]) != principal.subject
+
+    async def _paying_a_stranger(
+        self, principal: Principal, behavior: Handler, request: Any, context: Any
+    ) -> Any:
+        """Run a customer's payment into an account it may not read: the reply leaves out
+        that account's balance, and a refusal because of that account (unknown, another
+        currency) is one and the same ``PERMISSION_DENIED``."""
+        try:
+            reply = await behavior(request, context)
+        except (AccountNotFound, CurrencyMismatch) as exc:
+            if exc.metadata.get("account_id") != request.to_account_id:
+                raise
+            raise PermissionDenied(
+                f"customer {principal.subject!r} may not pay into this account",
+                reason="PERMISSION_DENIED",
+            ) from None
+        reply.to_balance = 0
+        return reply
 
     async def _authorize(
         self, principal: Principal, rule: Rule, request: Any, context: grpc.aio.ServicerContext

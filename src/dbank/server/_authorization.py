@@ -28,6 +28,9 @@ class Rule:
     action: Action
     accounts: Accounts
     opens: bool = False
+    pays_into: Accounts | None = None
+    """The account a write pays into, which a customer need not own: answers about it
+    must tell a customer no more than that it took the money."""
 
 
 def _one(field: str) -> Accounts:
@@ -41,7 +44,7 @@ BANK_RULES: dict[str, Rule] = {
     "Deposit": Rule(Action.DEPOSIT, _one("account_id")),
     "Withdraw": Rule(Action.WITHDRAW, _one("account_id")),
     # The source account only: a customer may pay into any account.
-    "Transfer": Rule(Action.TRANSFER, _one("from_account_id")),
+    "Transfer": Rule(Action.TRANSFER, _one("from_account_id"), pays_into=_one("to_account_id")),
     "CalculateInterest": Rule(Action.INTEREST, _one("account_id")),
     "ListTransactions": Rule(Action.READ, _one("account_id")),
     "GetStatement": Rule(Action.READ, _one("account_id")),

@@ -129,14 +129,19 @@ class Model:
     def _transfer_violations(self, command: TransferCommand) -> set[type[DbankError]]:
         source, target = command.from_account_id, command.to_account_id
         found = self._lookup_violations(source, command.currency)
-        found |= self._lookup_violations(target, command.currency)
         if AccountNotFound in found:
             return found
-        # The balance checks come last in the planner, but any refusal that applies is fine.
-        if self.currency[source] != self.currency[target]:
-            found.add(CurrencyMismatch)
+        # The source's funds are checked before the target is looked at (so that a
+        # transfer the source cannot cover tells nothing about the target).
         if self.balance[source] < command.amount:
             found.add(InsufficientFunds)
+        at_target = self._lookup_violations(target, command.currency)
+        found |= at_target
+        if AccountNotFound in at_target:
+            return found
+        # Any refusal that applies is fine.
+        if self.currency[source] != self.currency[target]:
+            found.add(CurrencyMismatch)
         if self.balance[target] + command.amount > MAX_AMOUNT:
             found.add(BalanceOverflow)
         return found
