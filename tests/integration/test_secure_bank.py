@@ -355,3 +355,37 @@ async def _reflect(
     answer = await stream.read()
     await stream.done_writing()
     return answer
+
+
+# What a payment tells a customer about the account it pays into ----------------------------
+
+
+async def test_paying_a_stranger_tells_nothing_of_the_stranger(
+    bank: SecureBank, teller: BankClient
+) -> None:
+    mallory = unique_id("mallory")
+    mine, theirs, euros = unique_id("m"), unique_id("t"), unique_id("e")
+    nowhere = unique_id("none")
+    await teller.create_account(account_id=theirs, owner="trudy")
+    await teller.deposit(account_id=theirs, amount=7_777)
+    await teller.create_account(account_id=euros, owner="trudy", currency="EUR")
+    async with bank.client(1, bank.token(mallory, Role.CUSTOMER), teller.session) as customer:
+        await customer.create_account(account_id=mine, owner=mallory)
+        await customer.deposit(account_id=mine, amount=100)
+        paid = await customer.transfer(from_account_id=mine, to_account_id=theirs, amount=1)
+        assert paid.from_balance == 99
+        assert paid.to_balance == 0  # not the stranger's 7,778
+        # More than the source holds: the same answer whatever the target.
+        for target in (theirs, nowhere, euros):
+            with pytest.raises(DbankError) as short:
+                await customer.transfer(from_account_id=mine, to_account_id=target, amount=10**9)
+            assert short.value.reason == "INSUFFICIENT_FUNDS"
+        # An unknown target and one of another currency are refused alike.
+        refusals = []
+        for target in (nowhere, euros):
+            with pytest.raises(PermissionDenied) as refused:
+                await customer.transfer(from_account_id=mine, to_account_id=target, amount=1)
+            refusals.append((refused.value.reason, refused.value.message, refused.value.metadata))
+        assert refusals[0] == refusals[1]
+        assert "EUR" not in refusals[1][1]
+    assert await _balances(teller, mine, theirs, euros) == {mine: 99, theirs: 7_778, euros: 0}

@@ -223,6 +223,10 @@ def test_hs256_signed_with_the_public_key_is_refused() -> None:
         {"exp": 1900000000.5},
         {"iat": True},
         {"aud": "somebody"},
+        # Longer-lived than any issued token, or issued before 1970: not made by the bank.
+        {"exp": int(NOW.timestamp()) + 367 * 86400},
+        {"exp": 2**70},
+        {"iat": -1},
     ],
     ids=lambda c: "-".join(f"{k}={v!r}"[:20] for k, v in c.items()),
 )
