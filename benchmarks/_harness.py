@@ -7,6 +7,9 @@ The load generator runs as a child process of its own, this file run as a script
 prints one JSON line (``run_load`` starts it and reads that line). It drives N concurrent
 ``Deposit`` calls of 1 minor unit, each with a fresh request id, over one channel per
 target (``TARGET`` may name several, comma-separated), and measures after the warm-up.
+With ``--ca FILE --token-file FILE`` it speaks TLS (trusting that CA) and sends the token
+with every call, as ``BankClient(tls=..., token=...)`` does (call credentials), or with
+``--token-as metadata`` as metadata passed to each call (no call-credentials plugin).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,6 +41,7 @@ from dbank._proto import bank_pb2 as pb
 from dbank._proto import bank_pb2_grpc
 from dbank.client import BankClient
 from dbank.hosting import BranchProcess, start_branch
+from dbank.security import Role, init_pki, issue_token, load_ca, load_token_signing_key
 
 HARNESS = Path(__file__).resolve()
 DURABILITY = "SQLite WAL, synchronous=FULL, group commit; every acknowledged deposit fsynced"
@@ -44,6 +49,65 @@ ACCOUNTS = tuple(f"bench-{i}" for i in range(4))
 REPORT_WIDTH = 130
 READY_TIMEOUT = 30.0
 RPC_TIMEOUT = 10.0
+TOKEN_TTL = timedelta(hours=1)
+TOKEN_AS = ("credentials", "metadata")
+"""How the load sends the token: grpc call credentials on the channel (as ``BankClient``),
+or ``authorization`` metadata given to each call."""
+
+
+# A secure bank's material ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Secure:
+    """What a secure branch and its callers need: the bank's TLS directory (made by
+    ``init_pki``), its CA certificate, and one teller token (every account, every deposit)."""
+
+    tls_dir: Path
+    ca: bytes
+    token: str
+    token_as: str = TOKEN_AS[0]
+
+    @property
+    def ca_path(self) -> Path:
+        return self.tls_dir / "ca.crt"
+
+    @property
+    def token_path(self) -> Path:
+        return self.tls_dir / "bench.token"
+
+    @classmethod
+    def make(
+        cls, tls_dir: Path, branches: Sequence[int] = (1,), token_as: str = TOKEN_AS[0]
+    ) -> Secure:
+        """A fresh PKI for ``branches`` in ``tls_dir``, and a teller token "bench" valid
+        for ``TOKEN_TTL``; the token is also written to ``token_path`` (mode 0600), for the
+        load generator's process."""
+        init_pki(tls_dir, list(branches))
+        signing_key = load_token_signing_key(tls_dir)
+        token = issue_token(
+            signing_key, subject="bench", role=Role.TELLER, ttl=TOKEN_TTL, now=datetime.now(UTC)
+        )
+        secure = cls(tls_dir, load_ca(tls_dir / "ca.crt"), token, token_as)
+        secure.token_path.touch(mode=0o600)
+        secure.token_path.write_text(token)
+        return secure
+
+    def client(self, target: str) -> BankClient:
+        return BankClient(target, tls=self.ca, token=self.token)
+
+
+def channel(address: str, ca: bytes | None = None, token: str | None = None) -> grpc.aio.Channel:
+    """A channel to ``address``: plaintext, or (given ``ca``) TLS trusting ``ca``, with
+    ``token`` sent as ``authorization: Bearer`` on every call, as ``BankClient`` sends it."""
+    if ca is None:
+        return grpc.aio.insecure_channel(address)
+    credentials = grpc.ssl_channel_credentials(root_certificates=ca)
+    if token is not None:
+        credentials = grpc.composite_channel_credentials(
+            credentials, grpc.access_token_call_credentials(token)
+        )
+    return grpc.aio.secure_channel(address, credentials)
 
 
 # The machine -----------------------------------------------------------------------------
@@ -136,6 +200,8 @@ class _Tally:
     measure_from: float
     end: float
     server_pids: Sequence[int] = ()
+    metadata: tuple[tuple[str, str], ...] = ()
+    """Sent with every call (the token, with ``--token-as metadata``)."""
     latencies: list[float] = field(default_factory=list)
     acked: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
@@ -158,7 +224,10 @@ async def _worker(
         n += 1
         request = pb.DepositRequest(account_id=account_id, amount=1, request_id=str(uuid.uuid4()))
         try:
-            await stub.Deposit(request, timeout=RPC_TIMEOUT)
+            if tally.metadata:
+                await stub.Deposit(request, timeout=RPC_TIMEOUT, metadata=tally.metadata)
+            else:
+                await stub.Deposit(request, timeout=RPC_TIMEOUT)
         except grpc.aio.AioRpcError as exc:
             tally.errors[exc.code().name] += 1
             tally.errors_measured += measured
@@ -220,19 +289,28 @@ async def _load(
     warmup: float,
     accounts: Sequence[str],
     server_pids: Sequence[int] = (),
+    ca: bytes | None = None,
+    token: str | None = None,
+    token_as: str = TOKEN_AS[0],
 ) -> dict[str, Any]:
     """Drive ``concurrency`` deposit loops over one channel per target (``target`` may name
     several, comma-separated: the loops take turns among them); warm-up is not measured.
     The CPU time of the processes ``server_pids``, of this one and of the whole machine is
-    read at both ends of the measured window."""
+    read at both ends of the measured window. ``ca`` and ``token``: see ``channel``; the
+    TLS handshake happens before the warm-up, so the measured window does not pay for it;
+    ``token_as`` (``TOKEN_AS``) says how the token goes."""
+    by_call = token is not None and token_as == "metadata"
+    metadata = (("authorization", f"Bearer {token}"),) if by_call else ()
     async with contextlib.AsyncExitStack() as channels:
         stubs = []
         for address in target.split(","):
-            channel = await channels.enter_async_context(grpc.aio.insecure_channel(address))
-            await asyncio.wait_for(channel.channel_ready(), READY_TIMEOUT)
-            stubs.append(bank_pb2_grpc.BankStub(channel))
+            opened = await channels.enter_async_context(
+                channel(address, ca, None if by_call else token)
+            )
+            await asyncio.wait_for(opened.channel_ready(), READY_TIMEOUT)
+            stubs.append(bank_pb2_grpc.BankStub(opened))
         now = time.perf_counter()
-        tally = _Tally(now + warmup, now + warmup + duration, server_pids)
+        tally = _Tally(now + warmup, now + warmup + duration, server_pids, metadata)
         workers = [_worker(stubs[i % len(stubs)], i, accounts, tally) for i in range(concurrency)]
         await asyncio.gather(*workers)
         until = _Usage.now(server_pids)
@@ -256,9 +334,11 @@ def run_load(
     concurrency: int,
     args: argparse.Namespace,
     server_pids: Sequence[int] = (),
+    secure: Secure | None = None,
 ) -> dict[str, Any]:
     """Run one load-generator process to completion; its JSON result. ``server_pids``: the
-    processes serving ``target``, whose CPU time it reports."""
+    processes serving ``target``, whose CPU time it reports; ``secure``: speak TLS and send
+    its token (the token goes by file, not on the command line)."""
     command = [
         sys.executable,
         str(HARNESS),
@@ -273,6 +353,9 @@ def run_load(
         "--warmup",
         str(args.warmup),
     ]
+    if secure is not None:
+        command += ["--ca", str(secure.ca_path), "--token-file", str(secure.token_path)]
+        command += ["--token-as", secure.token_as]
     try:
         done = subprocess.run(
             command,
@@ -289,7 +372,10 @@ def run_load(
 
 
 def run_levels(
-    servers: Sequence[Server], target: str, args: argparse.Namespace
+    servers: Sequence[Server],
+    target: str,
+    args: argparse.Namespace,
+    secure: Secure | None = None,
 ) -> list[dict[str, Any]]:
     """One load run per concurrency level against ``target`` (served by the processes
     ``servers``); every server must survive every run.
@@ -300,7 +386,7 @@ def run_levels(
     results = []
     pids = [server.pid for server in servers]
     for level in args.levels:
-        results.append(run_load(target, level, args, pids))
+        results.append(run_load(target, level, args, pids, secure))
         for server in servers:
             if (status := server.poll()) is not None:
                 raise RuntimeError(f"a server of {target} exited ({status}) under load")
@@ -312,17 +398,19 @@ def run_levels(
 
 @contextlib.contextmanager
 def serving_branch(
-    data_dir: Path, store: str | None = None, processes: int = 1
+    data_dir: Path, store: str | None = None, processes: int = 1, secure: Secure | None = None
 ) -> Iterator[list[BranchProcess]]:
     """``processes`` ``dbank branch`` processes that serve branch 1 (a bank of one branch,
     so no lease) on free loopback ports, on the Redis database ``store`` names, else on a
-    SQLite file in ``data_dir`` (which then holds only their logs); each one still running
-    at the end is killed."""
+    SQLite file in ``data_dir`` (which then holds only their logs); ``--insecure``, or
+    given ``secure`` with TLS and tokens (``--tls-dir``). Each one still running at the end
+    is killed."""
     branches: list[BranchProcess] = []
     try:
         for k in range(processes):
             directory = data_dir if processes == 1 else data_dir / f"process-{k + 1}"
-            branches.append(start_branch(1, directory, store=store))
+            tls_dir = None if secure is None else secure.tls_dir
+            branches.append(start_branch(1, directory, store=store, tls_dir=tls_dir))
         yield branches
     finally:
         for branch in branches:
@@ -330,32 +418,53 @@ def serving_branch(
                 branch.kill()
 
 
-async def open_accounts(target: str) -> None:
+def _client(target: str, secure: Secure | None) -> BankClient:
+    return BankClient(target) if secure is None else secure.client(target)
+
+
+async def open_accounts(target: str, secure: Secure | None = None) -> None:
     """Open the benchmark's ``ACCOUNTS`` at the branch at ``target``."""
-    async with BankClient(target) as bank:
+    async with _client(target, secure) as bank:
         for account_id in ACCOUNTS:
             await bank.create_account(account_id=account_id, owner="bench")
 
 
-async def _balances(target: str) -> dict[str, int]:
-    async with BankClient(target) as bank:
+async def _balances(target: str, secure: Secure | None = None) -> dict[str, int]:
+    async with _client(target, secure) as bank:
         accounts = await bank.get_balances(account_ids=ACCOUNTS)
     return {a.account_id: a.balance for a in accounts}
 
 
 def bench_dbank(
-    data_dir: Path, args: argparse.Namespace, progress: Console, store: str | None = None
+    data_dir: Path,
+    args: argparse.Namespace,
+    progress: Console,
+    store: str | None = None,
+    secure: Secure | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """One branch process on SQLite in ``data_dir``, or on the Redis ``store`` names: every
-    level, then the lost-update check."""
-    with serving_branch(data_dir, store) as (branch,):
-        asyncio.run(open_accounts(branch.address))
+    """One branch process on SQLite in ``data_dir``, or on the Redis ``store`` names,
+    ``--insecure`` or (given ``secure``) with TLS and a token on every call: every level,
+    then the lost-update check."""
+    with serving_branch(data_dir, store, secure=secure) as (branch,):
+        asyncio.run(open_accounts(branch.address, secure))
         where = store or data_dir
-        progress.print(f"[dim]branch ({where}) at {branch.address}: levels {args.levels}[/dim]")
-        results = run_levels([branch.process], branch.address, args)
-        check = verify(asyncio.run(_balances(branch.address)), results)
-        check["branch_exit_status"] = branch.stop()
+        how = "--insecure" if secure is None else "TLS + token"
+        progress.print(
+            f"[dim]branch ({where}, {how}) at {branch.address}: levels {args.levels}[/dim]"
+        )
+        results = run_levels([branch.process], branch.address, args, secure)
+        check = check_branch(branch, results, secure)
     return results, check
+
+
+def check_branch(
+    branch: BranchProcess, results: Sequence[dict[str, Any]], secure: Secure | None = None
+) -> dict[str, Any]:
+    """The lost-update check of ``branch`` after the load ``results``, then its clean stop
+    (SIGTERM; the check says its exit status)."""
+    check = verify(asyncio.run(_balances(branch.address, secure)), results)
+    check["branch_exit_status"] = branch.stop()
+    return check
 
 
 def verify(balances: dict[str, int], results: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -461,11 +570,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--server-pids", type=_pids, default=[])
+    parser.add_argument("--ca", type=Path, help="speak TLS, trusting this CA certificate")
+    parser.add_argument("--token-file", type=Path, help="send this file's token on every call")
+    parser.add_argument("--token-as", choices=TOKEN_AS, default=TOKEN_AS[0])
     args = parser.parse_args(argv)
+    ca = None if args.ca is None else load_ca(args.ca)
+    token = None if args.token_file is None else args.token_file.read_text().strip()
     try:
         result = asyncio.run(
             _load(
-                args.load, args.concurrency, args.duration, args.warmup, ACCOUNTS, args.server_pids
+                args.load,
+                args.concurrency,
+                args.duration,
+                args.warmup,
+                ACCOUNTS,
+                args.server_pids,
+                ca,
+                token,
+                args.token_as,
             )
         )
     except KeyboardInterrupt:

@@ -5,7 +5,7 @@ request id, driven by a separate load-generator process (grpc.aio, N concurrent 
 one channel) for a fixed duration per concurrency level, after a short warm-up. Per level
 we report deposits/second, p50 and p99 latency and the error count.
 
-Three servers are measured, each in its own process, one after the other in the same run:
+Four servers are measured, each in its own process, one after the other in the same run:
 
 * BASELINE: a bare ``grpc.aio`` server whose ``Deposit`` does nothing, on the event loop
   a branch runs on (``dbank._event_loop``: uvloop). It is the ceiling that Python gRPC on
@@ -16,16 +16,23 @@ Three servers are measured, each in its own process, one after the other in the 
   no idempotency: the ceiling for durable deposits here, which says how much of the gap
   between dbank and the baseline is durability itself and how much is dbank.
 * DBANK: a real branch (SQLite WAL, ``synchronous=FULL``, group commit: every acknowledged
-  deposit is fsynced before its reply).
+  deposit is fsynced before its reply), ``--insecure``: plaintext, no token.
+* DBANK TLS: the same branch secure (``--tls-dir``, a PKI made for the run): TLS on its
+  port, and every call carries a teller's token (a JWT, EdDSA) that the branch verifies
+  and authorizes; the load generator speaks TLS and sends the token as ``BankClient`` does
+  (call credentials; ``--token-as metadata``: as metadata on each call instead, to tell
+  the client's share from the branch's). TLS+token / insecure dbank is what security
+  costs. The two branches are up at once and measured in turn at each level.
 
 Why the baseline: shared machines drift (CPU steal, turbo, noisy neighbours, disk), so an
 absolute rate from one day cannot be compared with another day's. The ratio dbank/bare
 measured within one run, seconds apart, on the same cores, is the number to track.
 
-Afterwards the branch's balances are read back with ``GetBalances`` and compared with the
+Afterwards each branch's balances are read back with ``GetBalances`` and compared with the
 number of acknowledged deposits: a benchmark that loses updates would be measuring a lie.
 
-Usage: ``python benchmarks/deposits.py [--levels 1,16,64] [--duration 3] [--json FILE]``.
+Usage: ``python benchmarks/deposits.py [--levels 1,16,64] [--duration 3] [--json FILE]
+[--token-as credentials|metadata]``.
 The script re-invokes itself for the baseline servers (``--serve-bare``, ``--serve-floor``);
 the load generator is ``benchmarks/_harness.py`` run as a script.
 """
@@ -53,13 +60,18 @@ import grpc
 from _harness import (
     READY_TIMEOUT,
     REPORT_WIDTH,
-    bench_dbank,
+    TOKEN_AS,
+    Secure,
+    check_branch,
     conditions,
     fmt,
     load_parser,
+    open_accounts,
     print_check,
     results_table,
     run_levels,
+    run_load,
+    serving_branch,
 )
 from rich.console import Console
 from rich.table import Table
@@ -72,6 +84,14 @@ SCRIPT = Path(__file__).resolve()
 BASELINE_READY = re.compile(r"baseline listening on (\S+)")
 FLOOR_TABLE = "floor"
 STOP_TIMEOUT = 10.0
+SECURITY = (
+    "bare, floor, dbank: plaintext (dbank --insecure); dbank TLS: --tls-dir,"
+    " a teller's EdDSA JWT on every call ({token_as})"
+)
+TOKEN_HOW = {
+    "credentials": "call credentials, as BankClient",
+    "metadata": "per-call metadata, --token-as metadata",
+}
 
 
 # Baseline servers (child processes) ---------------------------------------------------
@@ -225,17 +245,57 @@ def bench_baseline(
     return results
 
 
+Measured = tuple[list[dict[str, Any]], dict[str, Any]]
+"""A server's results per level, and its lost-update check."""
+
+
+def bench_dbank(
+    root: Path, secure: Secure, args: argparse.Namespace, progress: Console
+) -> tuple[Measured, Measured]:
+    """The insecure branch and the secure one (each its own process and SQLite file under
+    ``root``), both up at once and measured in turn at each level, seconds apart, so that
+    their ratio sees the same machine; then each one's lost-update check."""
+    with (
+        serving_branch(root / "branch-1") as (plain,),
+        serving_branch(root / "branch-1-tls", secure=secure) as (tls,),
+    ):
+        asyncio.run(open_accounts(plain.address))
+        asyncio.run(open_accounts(tls.address, secure))
+        progress.print(
+            f"[dim]branch --insecure at {plain.address}, branch with TLS + token at"
+            f" {tls.address}: levels {args.levels}, in turn ...[/dim]"
+        )
+        runs: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
+        arms = ((plain, None, runs[0]), (tls, secure, runs[1]))
+        for level in args.levels:
+            for branch, how, results in arms:
+                results.append(run_load(branch.address, level, args, [branch.process.pid], how))
+                if (status := branch.process.poll()) is not None:
+                    raise RuntimeError(f"the branch at {branch.address} exited ({status})")
+        checks = (check_branch(plain, runs[0]), check_branch(tls, runs[1], secure))
+    return (runs[0], checks[0]), (runs[1], checks[1])
+
+
 # Conditions and report -------------------------------------------------------------------
 
 
+def _loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def print_conditions(console: Console, cond: dict[str, Any]) -> None:
-    console.print("[bold]Deposit benchmark: bare grpc.aio server vs durable dbank branch[/bold]")
+    console.print(
+        "[bold]Deposit benchmark: bare grpc.aio server vs durable dbank branch,"
+        " insecure and with TLS + token[/bold]"
+    )
     console.print(f"machine:    {cond['cpus']} CPUs, {cond['cpu_model']}, {cond['platform']}")
     console.print(
         f"software:   Python {cond['python']}, grpcio {cond['grpcio']},"
         f" {cond['event_loop']} in both servers (the load generator: asyncio)"
     )
     console.print(f"durability: {cond['durability']} (data dir on {cond['data_dir_fs']})")
+    console.print(f"security:   {cond['security']}")
+    console.print(f"machine load before the run: {cond['loadavg_before']} (1, 5, 15 min)")
     console.print(
         f"load:       {cond['duration_s']} s per level after {cond['warmup_s']} s warm-up,"
         f" levels {cond['levels']}, {cond['accounts']} accounts, 1 channel, separate process"
@@ -274,11 +334,35 @@ def cpu_table(runs: dict[str, Sequence[dict[str, Any]]]) -> Table:
     return table
 
 
+def print_security_cost(
+    console: Console, insecure: Sequence[dict[str, Any]], tls: Sequence[dict[str, Any]]
+) -> None:
+    """Per level, the CPU per deposit that TLS and the token add, in the server and in the
+    load generator, and the bound on TLS/insecure if both kept every CPU busy."""
+    for i, t in zip(insecure, tls, strict=True):
+        server = t["server_cpu_us"] - i["server_cpu_us"]
+        load = t["load_cpu_us"] - i["load_cpu_us"]
+        cost = t["server_cpu_us"] + t["load_cpu_us"]
+        bound = (i["server_cpu_us"] + i["load_cpu_us"]) / cost if cost else float("nan")
+        console.print(
+            f"TLS+token at {t['concurrency']} clients: {fmt(server, 0)} us more server CPU"
+            f" and {fmt(load, 0)} us more load-generator CPU per deposit;"
+            f" bound on tls/insecure with every CPU busy: {fmt(bound, 2)}"
+        )
+
+
 # Entry points ----------------------------------------------------------------------------
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = load_parser(__doc__.split("\n", 1)[0] if __doc__ else None)
+    parser.add_argument(
+        "--token-as",
+        choices=TOKEN_AS,
+        default=TOKEN_AS[0],
+        help="how the load sends the token to the TLS branch: grpc call credentials on the"
+        " channel, as BankClient does (default), or metadata on each call",
+    )
     child = parser.add_mutually_exclusive_group()
     child.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     child.add_argument("--serve-floor", type=Path, metavar="DIR", help=argparse.SUPPRESS)
@@ -299,10 +383,14 @@ def orchestrate(args: argparse.Namespace) -> int:
         Children() as children,
     ):
         cond = conditions(args, Path(tmp))
+        cond["security"] = SECURITY.format(token_as=TOKEN_HOW[args.token_as])
+        cond["loadavg_before"] = _loadavg()
         print_conditions(console, cond)
+        secure = Secure.make(Path(tmp) / "tls", token_as=args.token_as)
         bare = bench_baseline(children, args, progress)
         floor = bench_baseline(children, args, progress, floor_dir=Path(tmp))
-        dbank, check = bench_dbank(Path(tmp) / "branch-1", args, progress)
+        (dbank, check), (tls, tls_check) = bench_dbank(Path(tmp), secure, args, progress)
+        cond["loadavg_after"] = _loadavg()
     console.print(results_table(bare, dbank))
     console.print(
         results_table(
@@ -312,12 +400,34 @@ def orchestrate(args: argparse.Namespace) -> int:
             title="The durable floor: one row per deposit, group-committed and fsynced",
         )
     )
-    console.print(cpu_table({"bare": bare, "floor": floor, "dbank": dbank}))
+    console.print(
+        results_table(
+            dbank,
+            tls,
+            names=("dbank", "tls"),
+            title="TLS+token / insecure dbank: the secure branch (TLS, a token verified on"
+            " every call) against the --insecure one",
+        )
+    )
+    print_security_cost(console, dbank, tls)
+    console.print(cpu_table({"bare": bare, "floor": floor, "dbank": dbank, "dbank TLS": tls}))
+    console.print(f"machine load after the run: {cond['loadavg_after']} (1, 5, 15 min)")
+    console.print("[bold]dbank --insecure[/bold]")
     print_check(console, check)
+    console.print("[bold]dbank TLS + token[/bold]")
+    print_check(console, tls_check)
     if args.json is not None:
-        report = {"conditions": cond, "bare": bare, "floor": floor, "dbank": dbank, "check": check}
+        report = {
+            "conditions": cond,
+            "bare": bare,
+            "floor": floor,
+            "dbank": dbank,
+            "dbank_tls": tls,
+            "check": check,
+            "check_tls": tls_check,
+        }
         args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return 0 if check["ok"] else 1
+    return 0 if check["ok"] and tls_check["ok"] else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,6 +24,7 @@ Request = TypeVar("Request")
 Response = TypeVar("Response")
 _Request_contra = TypeVar("_Request_contra", contravariant=True)
 _Response_co = TypeVar("_Response_co", covariant=True)
+Metadata = tuple[tuple[str, str], ...]
 
 
 class UnaryCall(Protocol[_Request_contra, _Response_co]):
@@ -31,7 +32,11 @@ class UnaryCall(Protocol[_Request_contra, _Response_co]):
     type (``grpc.aio.UnaryUnaryMultiCallable[Request, Response]``)."""
 
     def __call__(
-        self, request: _Request_contra, *, timeout: float | None = None
+        self,
+        request: _Request_contra,
+        *,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
     ) -> Awaitable[_Response_co]: ...
 
 
@@ -50,9 +55,10 @@ async def call(
     *,
     within: float,
     retry: RetryPolicy,
+    metadata: Metadata = (),
 ) -> Response:
-    """Send ``request`` and return the reply within ``within`` seconds, retries included;
-    raise the ``DbankError`` a failure stands for."""
+    """Send ``request`` (with ``metadata``) and return the reply within ``within``
+    seconds, retries included; raise the ``DbankError`` a failure stands for."""
     deadline = time.monotonic() + within
     backoff = retry.first_backoff
     for attempt in range(1, retry.attempts + 1):
@@ -60,7 +66,7 @@ async def call(
         if remaining <= 0:
             raise DeadlineExceeded(f"no answer within {within} s")
         try:
-            return await method(request, timeout=remaining)
+            return await method(request, timeout=remaining, metadata=metadata or None)
         except grpc.aio.AioRpcError as exc:
             error: DbankError = error_from_rpc(exc)
         if not error.transient or attempt == retry.attempts:

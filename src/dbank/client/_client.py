@@ -116,6 +116,11 @@ class BankClient:
         self.session = session if session is not None else Session()
         # Interceptors add metadata to every call (Lamport stamps: ``dbank.tracing``).
         self._channel = _channel(target, tls, token, list(interceptors))
+        # The token as plain metadata on every call (over TLS only): gRPC's call
+        # credentials, which do the same, cost the client 160-240 us of CPU per call.
+        self._metadata: tuple[tuple[str, str], ...] = (
+            () if token is None else (("authorization", f"Bearer {token}"),)
+        )
         self._stub = bank_pb2_grpc.BankStub(self._channel)
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
@@ -374,7 +379,9 @@ class BankClient:
         timeout with its retries, and advance the session by the reply's token. (Each
         write sets its write concern where it builds its request.)"""
         request.session.CopyFrom(vector_to_wire(self.session.token))
-        reply = await call(method, request, within=self._timeout, retry=self._retry)
+        reply = await call(
+            method, request, within=self._timeout, retry=self._retry, metadata=self._metadata
+        )
         self.session.observe(vector_from_wire(reply.session))
         return reply
 
@@ -429,12 +436,8 @@ def _channel(
         if token is not None:
             raise ValueError("a token is only sent over TLS: give the bank's CA as tls=")
         return grpc.aio.insecure_channel(target, interceptors=interceptors)
-    credentials = grpc.ssl_channel_credentials(root_certificates=tls)
     if token is not None and not _TOKEN.fullmatch(token):
         # gRPC would refuse it on every call with a dump of its own.
         raise ValueError("the token holds characters no token has (a stray newline or space?)")
-    if token is not None:
-        credentials = grpc.composite_channel_credentials(
-            credentials, grpc.access_token_call_credentials(token)
-        )
+    credentials = grpc.ssl_channel_credentials(root_certificates=tls)
     return grpc.aio.secure_channel(target, credentials, interceptors=interceptors)

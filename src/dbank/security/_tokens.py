@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -119,17 +120,37 @@ def _refuse(reason: str, message: str) -> NoReturn:
     raise Unauthenticated(message, reason=reason)
 
 
+MAX_REMEMBERED = 10_000
+"""Tokens a verifier remembers as proven: about 3 MB of tokens as `dbank token` issues
+them (~250 bytes), 40 MB if every one were of the longest length accepted."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Proven:
+    """A token whose signature and claims checked out: who it names, and when it is valid."""
+
+    principal: Principal
+    valid_from: int
+    expires: int
+
+
 class TokenVerifier:
     """Checks callers' tokens against a verification set of Ed25519 public keys.
 
-    Immutable after construction and safe to share between tasks and threads. Needs no
+    Its key set is fixed at construction; it is safe to share between tasks. Needs no
     network: a branch verifies while it is cut off from every other.
+
+    A token whose signature and claims checked out once is remembered (up to
+    ``MAX_REMEMBERED`` tokens): its signature cannot stop matching a key of this fixed set,
+    so later calls with it only check its times again. Verifying the signature costs about
+    130 us per call, the largest part of a secure branch's extra work per request.
     """
 
     def __init__(self, public_keys: Iterable[Ed25519PublicKey]) -> None:
         self._keys: Mapping[str, Ed25519PublicKey] = {key_id(k): k for k in public_keys}
         if not self._keys:
             raise ValueError("a token verifier needs at least one public key")
+        self._proven: dict[str, _Proven] = {}
 
     @classmethod
     def from_directory(cls, directory: Path | str) -> TokenVerifier:
@@ -169,23 +190,33 @@ class TokenVerifier:
             raise ValueError("now must carry a time zone")
         if not token:
             _refuse("TOKEN_MISSING", "the call carries no token (authorization: Bearer ...)")
+        proven = self._proven.get(token)
+        if proven is None:
+            proven = self._prove(token)
+            if len(self._proven) >= MAX_REMEMBERED:
+                self._proven.clear()  # rare; a full forget is simpler than an LRU
+            self._proven[token] = proven
+        moment = (now or datetime.now(UTC)).timestamp()
+        leeway = TOKEN_LEEWAY.total_seconds()
+        if proven.expires <= moment - leeway:
+            _refuse("TOKEN_EXPIRED", "the token has expired")
+        if proven.valid_from > moment + leeway:
+            _refuse("TOKEN_NOT_YET_VALID", "the token is not valid yet (issued in the future)")
+        return proven.principal
+
+    def _prove(self, token: str) -> _Proven:
+        """Everything about ``token`` that does not depend on the time."""
         if len(token) > MAX_TOKEN_LENGTH:
             _refuse("TOKEN_MALFORMED", f"the token is longer than {MAX_TOKEN_LENGTH} bytes")
         key = self._key_for(token)
         claims = self._decode(token, key)
-        moment = (now or datetime.now(UTC)).timestamp()
         issued, expires = _time_claim(claims, "iat"), _time_claim(claims, "exp")
         principal = _principal(claims)
-        leeway = TOKEN_LEEWAY.total_seconds()
         if issued < 0 or expires - issued > MAX_TOKEN_TTL.total_seconds():
             # Issued tokens never live longer; a longer one was not made by `dbank token`.
             _refuse("TOKEN_CLAIMS_INVALID", "the token's lifetime is longer than tokens may live")
-        if expires <= moment - leeway:
-            _refuse("TOKEN_EXPIRED", "the token has expired")
         not_before = _time_claim(claims, "nbf") if "nbf" in claims else issued
-        if max(issued, not_before) > moment + leeway:
-            _refuse("TOKEN_NOT_YET_VALID", "the token is not valid yet (issued in the future)")
-        return principal
+        return _Proven(principal, max(issued, not_before), expires)
 
     def _key_for(self, token: str) -> Ed25519PublicKey:
         try:

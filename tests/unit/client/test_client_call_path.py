@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -22,6 +23,7 @@ from dbank.client import (
     WriteConcern,
 )
 from dbank.ledger import VersionVector
+from dbank.security import init_pki, load_ca
 
 RPCS = pb.DESCRIPTOR.services_by_name["Bank"].methods_by_name
 WRITES = {"CreateAccount", "Deposit", "Withdraw", "Transfer", "CalculateInterest"}
@@ -61,6 +63,7 @@ class _Method:
     def __init__(self, reply: Message) -> None:
         self.reply = reply
         self.sent: list[Message] = []
+        self.metadata: list[object] = []
 
     # ``timeout`` is the keyword of grpc's stub methods, which this stands in for.
     async def __call__(
@@ -68,9 +71,11 @@ class _Method:
         request: Message,
         *,
         timeout: float | None = None,  # noqa: ASYNC109
+        metadata: object = None,
     ) -> Message:
         assert timeout is not None
         assert timeout > 0
+        self.metadata.append(metadata)
         copy = type(request)()
         copy.CopyFrom(request)
         self.sent.append(copy)
@@ -158,3 +163,20 @@ async def test_a_write_sends_write_concern_all_by_default() -> None:
         await bank.close()
     assert deposit.sent[0].write_concern == pb.WRITE_CONCERN_ALL  # type: ignore[attr-defined]
     assert isinstance(result.op_id, OpId)
+
+
+async def test_a_token_goes_with_every_call_over_tls_only(tmp_path: Path) -> None:
+    init_pki(tmp_path / "tls", [1])
+    ca = load_ca(tmp_path / "tls" / "ca.crt")
+    deposit = _Method(pb.DepositResponse(account_id="a"))
+    bank = BankClient("localhost:1", tls=ca, token="aaa.bbb.ccc")
+    bank._stub = SimpleNamespace(Deposit=deposit)
+    try:
+        await bank.deposit(account_id="a", amount=5)
+    finally:
+        await bank.close()
+    assert deposit.metadata == [(("authorization", "Bearer aaa.bbb.ccc"),)]
+    with pytest.raises(ValueError, match="only sent over TLS"):
+        BankClient("localhost:1", token="aaa.bbb.ccc")
+    with pytest.raises(ValueError, match="characters no token has"):
+        BankClient("localhost:1", tls=ca, token="aaa.bbb\nccc")

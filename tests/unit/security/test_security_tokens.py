@@ -321,3 +321,16 @@ def test_verify_defaults_to_the_clock() -> None:
     now = datetime.now(UTC)
     token = issue_token(_pem(BANK_KEY), subject="alice", role="auditor", ttl=HOUR, now=now)
     assert VERIFIER.verify(token) == Principal("alice", Role.AUDITOR)
+
+
+def test_a_remembered_token_still_expires() -> None:
+    verifier = TokenVerifier([BANK_KEY.public_key()])
+    token = _token()
+    assert verifier.verify(token, now=NOW).subject == "alice"
+    assert verifier.verify(token, now=NOW).subject == "alice"  # remembered
+    with pytest.raises(Unauthenticated) as late:
+        verifier.verify(token, now=NOW + timedelta(hours=2))
+    assert late.value.reason == "TOKEN_EXPIRED"
+    with pytest.raises(Unauthenticated) as early:
+        verifier.verify(token, now=NOW - timedelta(hours=2))
+    assert early.value.reason == "TOKEN_NOT_YET_VALID"
