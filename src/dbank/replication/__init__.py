@@ -6,6 +6,7 @@ is ``dbank.server``'s Replication servicer.
 
 from dbank.replication._inbound import InboundStreams
 from dbank.replication._link import OutboundLink
+from dbank.replication._peer import SERVER_OPTIONS
 from dbank.replication._replicator import Replicator
 
-__all__ = ["InboundStreams", "OutboundLink", "Replicator"]
+__all__ = ["SERVER_OPTIONS", "InboundStreams", "OutboundLink", "Replicator"]

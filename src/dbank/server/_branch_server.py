@@ -15,7 +15,7 @@ from grpc_reflection.v1alpha import reflection
 from dbank._proto import bank_pb2, bank_pb2_grpc, replication_pb2, replication_pb2_grpc
 from dbank.branch import Branch, BranchConfig, ConfigError
 from dbank.ledger import Unavailable
-from dbank.replication import Replicator
+from dbank.replication import SERVER_OPTIONS, Replicator
 from dbank.security import PkiError, TokenVerifier
 from dbank.server._authentication import AuthInterceptor
 from dbank.server._bank_servicer import BankServicer
@@ -96,7 +96,9 @@ class BranchServer:
         standby = store is not None and bool(config.peers) and store.lease.token is None
         try:
             verifier = None if tls is None else tls.verifier
-            server = grpc.aio.server(interceptors=_interceptors(branch, verifier, trace))
+            server = grpc.aio.server(
+                interceptors=_interceptors(branch, verifier, trace), options=SERVER_OPTIONS
+            )
             bank_pb2_grpc.add_BankServicer_to_server(BankServicer(branch), server)
             replication = ReplicationServicer(
                 branch, replicator.inbound, trace, secure=tls is not None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 
 import grpc
 
@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 
 MAX_FETCH = 2000
 ACK_WAIT = 5.0
+_PEER_CERTIFICATE = "x509_pem_cert"
+"""The ``auth_context()`` key of the peer's verified certificate (gRPC Core's name), the
+one ``branch_id_of_peer`` reads."""
+_KNOWN_CERTIFICATES = 1024
+"""How many peer certificates' branch ids a servicer remembers (a bank has one per branch)."""
 
 
 class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
@@ -56,6 +61,9 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
         self._trace = trace
         self._secure = secure
         self._refused: set[tuple[str, int | None, int]] = set()
+        self._proven: dict[tuple[bytes, ...], int | None] = {}
+        """``branch_id_of_peer`` by the caller's verified certificates: parsing one on
+        every call cost more than anything else the servicer does per call."""
         self._streams: set[asyncio.Queue[pb.ReplicateRequest | None]] = set()
         self._closing = False
 
@@ -76,7 +84,7 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
             InvalidArgument: ``UNKNOWN_BRANCH``.
         """
         if self._secure:
-            proven = branch_id_of_peer(context.auth_context())
+            proven = self._proven_branch(context.auth_context())
             if proven is None:
                 self._log_refusal("NOT_A_BRANCH", proven, claimed)
                 raise PermissionDenied(
@@ -91,6 +99,16 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
                     reason="BRANCH_IDENTITY_MISMATCH",
                 )
         self._check_peer(claimed)
+
+    def _proven_branch(self, auth_context: Mapping[str, Iterable[bytes]]) -> int | None:
+        # Only certificates that the handshake verified against the bank's CA get here.
+        certificates = tuple(auth_context.get(_PEER_CERTIFICATE, ()))
+        if certificates in self._proven:
+            return self._proven[certificates]
+        if len(self._proven) >= _KNOWN_CERTIFICATES:
+            self._proven.clear()
+        proven = self._proven[certificates] = branch_id_of_peer(auth_context)
+        return proven
 
     def _log_refusal(self, reason: str, proven: int | None, claimed: int) -> None:
         # One line per kind of refusal and caller, not one per retry.
