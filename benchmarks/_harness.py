@@ -100,7 +100,8 @@ class Secure:
 
 def channel(address: str, ca: bytes | None = None, token: str | None = None) -> grpc.aio.Channel:
     """A channel to ``address``: plaintext, or (given ``ca``) TLS trusting ``ca``, with
-    ``token`` sent as ``authorization: Bearer`` on every call, as ``BankClient`` sends it."""
+    ``token`` sent as ``authorization: Bearer`` through gRPC's call credentials
+    (``--token-as credentials``; ``BankClient`` sends it as metadata on each call)."""
     if ca is None:
         return grpc.aio.insecure_channel(address)
     credentials = grpc.ssl_channel_credentials(root_certificates=ca)

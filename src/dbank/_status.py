@@ -9,6 +9,8 @@ base's.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -70,6 +72,13 @@ def to_status(error: DbankError) -> grpc.Status:
         code=getattr(code_pb2, code.name), message=error.message, details=[detail]
     )
     return rpc_status.to_status(status)
+
+
+async def abort_with(context: grpc.aio.ServicerContext, error: DbankError) -> NoReturn:
+    """End the call being served with ``error``'s rich status."""
+    status = to_status(error)
+    await context.abort(status.code, status.details, status.trailing_metadata)
+    raise AssertionError("context.abort returns only by raising")
 
 
 def error_from_rpc(error: grpc.aio.AioRpcError) -> DbankError:

@@ -25,7 +25,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -33,15 +33,8 @@ from typing import Any
 import grpc
 
 from dbank import client, hosting
-from dbank.hosting import BranchProcess, ProxiedBank
-from dbank.security import (
-    Role,
-    init_pki,
-    issue_token,
-    load_branch_tls,
-    load_ca,
-    load_token_signing_key,
-)
+from dbank.hosting import BranchProcess, LocalPki, ProxiedBank
+from dbank.security import Role, load_branch_tls
 
 BRANCHES = range(1, 21)
 """The branch ids that have a certificate."""
@@ -51,19 +44,23 @@ TOKEN_TTL = timedelta(hours=12)
 
 
 class BankPki:
-    """The test bank's TLS directory and tokens, made on first use."""
+    """The test bank's TLS directory and tokens (``dbank.hosting.LocalPki``), made on
+    first use."""
 
     @cached_property
-    def tls_dir(self) -> Path:
+    def _local(self) -> LocalPki:
         root = Path(tempfile.mkdtemp(prefix="dbank-test-pki-"))
         atexit.register(shutil.rmtree, root, True)
-        init_pki(root / "tls", BRANCHES)
-        return root / "tls"
+        return LocalPki.make(root / "tls", BRANCHES)
 
-    @cached_property
+    @property
+    def tls_dir(self) -> Path:
+        return self._local.tls_dir
+
+    @property
     def ca(self) -> bytes:
         """The CA certificate (PEM) that proves a branch is the bank's."""
-        return load_ca(self.tls_dir / "ca.crt")
+        return self._local.ca
 
     @cached_property
     def admin_token(self) -> str:
@@ -71,8 +68,7 @@ class BankPki:
 
     def token(self, subject: str, role: Role, ttl: timedelta = TOKEN_TTL) -> str:
         """A token of this bank for ``subject`` in ``role``, valid from now."""
-        key = load_token_signing_key(self.tls_dir)
-        return issue_token(key, subject=subject, role=role, ttl=ttl, now=datetime.now(UTC))
+        return self._local.token(subject, role, ttl)
 
     def credentials(self, token: str | None = None) -> grpc.ChannelCredentials:
         """TLS to a branch's customer port, sending ``token`` (default: admin's) with each

@@ -16,7 +16,7 @@ import grpc
 from grpc_reflection.v1alpha import reflection
 
 from dbank._proto import bank_pb2
-from dbank._status import to_status
+from dbank._status import abort_with
 from dbank.branch import Branch
 from dbank.errors import (
     AccountNotFound,
@@ -77,8 +77,7 @@ class AuthInterceptor(UnaryInterceptor):
             try:
                 self._principal(_authorization(context))
             except DbankError as exc:
-                status = to_status(exc)
-                await context.abort(status.code, status.details, status.trailing_metadata)
+                await abort_with(context, exc)
             async for reply in behavior(requests, context):
                 yield reply
 
@@ -97,9 +96,9 @@ class AuthInterceptor(UnaryInterceptor):
             forwarded = CALLER_AUTHORIZATION.set(header)
             caller = CALLER.set(None if self._verifier is None else principal)
             try:
-                if rule.pays_into is None or not self._pays_a_stranger(principal, rule, request):
+                if not self._pays_a_stranger(principal, rule, request):
                     return await behavior(request, context)
-                return await self._paying_a_stranger(principal, behavior, request, context)
+                return await self._paying_a_stranger(principal, rule, behavior, request, context)
             finally:
                 CALLER.reset(caller)
                 CALLER_AUTHORIZATION.reset(forwarded)
@@ -125,7 +124,7 @@ class AuthInterceptor(UnaryInterceptor):
         return self._branch.owner_of(rule.pays_into(request)[0]) != principal.subject
 
     async def _paying_a_stranger(
-        self, principal: Principal, behavior: Handler, request: Any, context: Any
+        self, principal: Principal, rule: Rule, behavior: Handler, request: Any, context: Any
     ) -> Any:
         """Run a customer's payment into an account it may not read: the reply leaves out
         that account's balance, and a refusal because of that account (unknown, another
@@ -133,7 +132,8 @@ class AuthInterceptor(UnaryInterceptor):
         try:
             reply = await behavior(request, context)
         except (AccountNotFound, CurrencyMismatch) as exc:
-            if exc.metadata.get("account_id") != request.to_account_id:
+            assert rule.pays_into is not None  # what makes this a payment
+            if exc.metadata.get("account_id") != rule.pays_into(request)[0]:
                 raise
             raise PermissionDenied(
                 f"customer {principal.subject!r} may not pay into this account",

@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc
 
-from dbank._status import to_status
+from dbank._status import abort_with
 from dbank.errors import DbankError, Internal
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,6 @@ def _mapping_errors(behavior: Handler, method: str) -> Handler:
         except Exception as exc:
             log.exception("%s failed", method)
             error = Internal(f"internal error in {method}: {type(exc).__name__}")
-        status = to_status(error)
-        await context.abort(status.code, status.details, status.trailing_metadata)
+        await abort_with(context, error)
 
     return wrapped

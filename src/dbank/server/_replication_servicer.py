@@ -17,7 +17,7 @@ import grpc
 
 from dbank._proto import bank_pb2, replication_pb2_grpc
 from dbank._proto import replication_pb2 as pb
-from dbank._status import to_status
+from dbank._status import abort_with
 from dbank._wire import vector_from_wire, vector_to_wire
 from dbank.branch import Branch
 from dbank.ledger import (
@@ -164,8 +164,7 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
         except DbankError as exc:
             if not isinstance(exc, PermissionDenied):  # logged once per caller already
                 log.warning("replication stream refused: %s", exc)
-            status = to_status(exc)
-            await context.abort(status.code, status.details, status.trailing_metadata)
+            await abort_with(context, exc)
         finally:
             self._streams.discard(stream)
             reader.cancel()
