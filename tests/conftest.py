@@ -14,6 +14,8 @@ from dbank.client import Session
 from dbank.hosting import BranchProcess
 from dbank.hosting import ProxiedBank as Cluster
 
+pytest_plugins = ["support.kept_link"]
+
 
 @pytest.fixture(scope="module")
 def branch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BranchProcess]:

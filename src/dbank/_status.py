@@ -62,16 +62,30 @@ def status_code_for(error: DbankError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
+MAX_MESSAGE_CHARS = 1024
+MAX_METADATA_CHARS = 256
+"""A status travels in HTTP/2 trailers, which a peer takes only up to 16 KiB in all
+(more, and the caller sees ``RESOURCE_EXHAUSTED`` without the ErrorInfo): messages and
+metadata values are cut to these lengths, whatever went into them."""
+
+
 def to_status(error: DbankError) -> grpc.Status:
     """The rich gRPC status for ``error``: code, message and ErrorInfo."""
     code = status_code_for(error)
-    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=error.metadata)
+    metadata = {key: _cut(value, MAX_METADATA_CHARS) for key, value in error.metadata.items()}
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=metadata)
     detail = any_pb2.Any()
     detail.Pack(info)
     status = status_pb2.Status(
-        code=getattr(code_pb2, code.name), message=error.message, details=[detail]
+        code=getattr(code_pb2, code.name),
+        message=_cut(error.message, MAX_MESSAGE_CHARS),
+        details=[detail],
     )
     return rpc_status.to_status(status)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 async def abort_with(context: grpc.aio.ServicerContext, error: DbankError) -> NoReturn:

@@ -21,6 +21,8 @@ a raw gRPC error::
     ├── Aborted
     │   └── RequestInProgress    REQUEST_IN_PROGRESS: the same request id is being applied (retry)
     ├── Unavailable              UNAVAILABLE: a needed branch or the store cannot be reached (retry)
+    │                            (BRANCH_UNREACHABLE: a call to another branch found no connection
+    │                            to it in time, metadata "branch")
     │   ├── BranchesUnreachable  BRANCHES_UNREACHABLE: the write needs escrow from branches that
     │   │                        cannot be reached (metadata "branches")
     │   ├── DayNotClosed         DAY_NOT_CLOSED: interest for a day that some branches may still
@@ -51,6 +53,17 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+SHOWN_CHARS = 40
+"""The most of a caller's value that an error message repeats."""
+
+
+def shown(value: str) -> str:
+    """``value`` as an error message quotes it: its repr, cut to ``SHOWN_CHARS``
+    characters, so that an error never carries a caller's megabyte back."""
+    if len(value) <= SHOWN_CHARS:
+        return repr(value)
+    return f"{value[:SHOWN_CHARS]!r}... ({len(value)} characters)"
+
 
 class DbankError(Exception):
     """Base of every dbank error: a message for people, a reason code for programs."""
@@ -75,7 +88,11 @@ class InvalidArgument(DbankError):
     Reasons: INVALID_ARGUMENT, INVALID_AMOUNT, TOO_MANY_DECIMALS, UNKNOWN_CURRENCY,
     INVALID_ACCOUNT_ID, INVALID_OWNER, INVALID_ACCOUNT_TYPE, INVALID_REQUEST_ID, SAME_ACCOUNT,
     TOO_MANY_ACCOUNTS, INVALID_RATE, INVALID_AS_OF, INVALID_PAGE_SIZE, INVALID_PAGE_TOKEN,
-    INVALID_DATE_RANGE, RANGE_TOO_LARGE.
+    INVALID_DATE_RANGE, RANGE_TOO_LARGE, INVALID_WRITE_CONCERN, UNKNOWN_BRANCH (a
+    ``request_branch`` or a session naming a branch that is not the bank's); at the edge,
+    before any of those, MALFORMED_REQUEST (bytes that are not the method's message: no
+    field named) and FIELD_TOO_LONG (a string past the bound, metadata ``max_length``);
+    from other branches, MALFORMED_OP (bytes that are not a canonical op).
     """
 
     reason = "INVALID_ARGUMENT"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from dbank.errors import InvalidArgument
+from dbank.errors import InvalidArgument, shown
 
 MAX_AMOUNT = 2**63 - 1
 """The largest amount, balance or escrow share: the int64 range of the wire and storage."""
@@ -63,7 +63,7 @@ def currency(code: str) -> Currency:
     found = CURRENCIES.get(code or DEFAULT_CURRENCY)
     if found is None:
         raise InvalidArgument(
-            f"unknown currency {code!r}: expected an ISO 4217 code such as 'USD'",
+            f"unknown currency {shown(code)}: expected an ISO 4217 code such as 'USD'",
             reason="UNKNOWN_CURRENCY",
             field="currency",
         )
@@ -102,7 +102,7 @@ def parse_amount(text: str, cur: Currency, *, field: str = "amount") -> int:
     match = _DECIMAL.fullmatch(text) if len(text) <= _MAX_DECIMAL_CHARS else None
     if match is None:
         raise InvalidArgument(
-            f"{field} must be a positive decimal number such as '12.34', got {text!r}",
+            f"{field} must be a positive decimal number such as '12.34', got {shown(text)}",
             reason="INVALID_AMOUNT",
             field=field,
         )

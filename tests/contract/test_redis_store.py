@@ -40,7 +40,7 @@ from dbank.store import (
     UnsafeSettings,
     parse_redis_url,
 )
-from dbank.store.redis import SCHEMA_VERSION, RedisKeys
+from dbank.store.redis import DIGEST_WIDTH, SCHEMA_VERSION, RedisKeys
 
 BRANCH = 1
 NOTICE_DEADLINE = 10.0
@@ -206,26 +206,43 @@ async def test_keys_of_another_schema_are_refused(redis_url: str) -> None:
         await RedisStore.open(redis_url, branch_id=BRANCH)
 
 
-async def test_keys_of_schema_1_are_upgraded_with_net_credits_from_their_ops(
-    redis_url: str,
+@pytest.mark.parametrize("schema", ["1", "2"])
+async def test_keys_of_an_older_schema_are_upgraded_with_digests_and_net_credits(
+    redis_url: str, schema: str
 ) -> None:
     store = await RedisStore.open(redis_url, branch_id=BRANCH)
     await _some_history(store)
-    expected = (await store.load()).state.credits
+    expected = (await store.load()).state
     await store.close()
-    assert any(expected.values())
+    assert any(expected.credits.values())
     keys = RedisKeys.of_branch(BRANCH)
     with _raw(redis_url) as raw:
-        raw.delete(keys.credits)
-        raw.hset(keys.meta, "schema", "1")
+        _strip_digests(raw, keys)
+        if schema == "1":
+            raw.delete(keys.credits)
+        raw.hset(keys.meta, "schema", schema)
     for _ in range(2):  # the second time, the keys are upgraded already
         store = await RedisStore.open(redis_url, branch_id=BRANCH)
         try:
-            assert (await store.load()).state.credits == expected
+            state = (await store.load()).state
+            assert state.credits == expected.credits
+            assert state.rights == expected.rights
+            assert (await store.verify(replay=True)).ok
         finally:
             await store.close()
     with _raw(redis_url) as raw:
         assert raw.hget(keys.meta, "schema") == SCHEMA_VERSION.encode()
+
+
+def _strip_digests(raw: redis.Redis, keys: RedisKeys) -> None:
+    """Make the values look as a version before digests wrote them."""
+    for name in ("accounts", "rights", "credits", "applied", "postings", "outcomes"):
+        key = getattr(keys, name)
+        for field, value in raw.hgetall(key).items():
+            raw.hset(key, field, value[DIGEST_WIDTH + 1 :])
+    for key in raw.scan_iter(match=f"{keys.prefix}ops:*"):
+        for index, value in enumerate(raw.lrange(key, 0, -1)):
+            raw.lset(key, index, value[DIGEST_WIDTH + 1 :])
 
 
 def _raw(url: str) -> redis.Redis:

@@ -162,9 +162,12 @@ async def test_interest_postings_are_kept_and_loaded(store: Store) -> None:
 
 def _as_of_version(path: Path, version: int) -> None:
     """Make the SQLite file at ``path`` look like one of an older schema ``version``: no
-    net credits (before 3), no history rows (before 2)."""
+    net credits (before 3), no history rows (before 2), no digests (before 4)."""
     with sqlite3.connect(path) as db:
-        db.execute("DROP TABLE credits")
+        for table in ("ops", "accounts", "rights", "applied", "outcomes", "postings"):
+            db.execute(f"UPDATE {table} SET digest = ''")
+        if version < 3:
+            db.execute("DROP TABLE credits")
         if version < 2:
             db.execute("DELETE FROM history")
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(version),))
@@ -178,7 +181,7 @@ def _schema(path: Path) -> str:
     return str(version)
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 async def test_an_older_sqlite_file_is_upgraded_from_its_ops(tmp_path: Path, version: int) -> None:
     path = tmp_path / "branch.sqlite3"
     store = await SqliteStore.open(path, branch_id=1)
@@ -190,6 +193,7 @@ async def test_an_older_sqlite_file_is_upgraded_from_its_ops(tmp_path: Path, ver
         vector = bank.state.version_vector()
         assert await _all(store, "a", vector, 1000) == bank.history("a")
         assert (await store.load()).state.credits == bank.state.credits
+        assert (await store.verify(replay=True)).ok  # every row has its digest now
     finally:
         await store.close()
     assert _schema(path) == str(SCHEMA_VERSION)
@@ -202,7 +206,7 @@ async def test_an_upgrade_that_fails_leaves_the_file_as_it_was(tmp_path: Path) -
     await store.close()
     _as_of_version(path, 1)
     with sqlite3.connect(path) as db:
-        db.execute("INSERT INTO ops (origin, seq, hlc, data) VALUES (9, 1, 1, x'00')")
+        db.execute("INSERT INTO ops (origin, seq, hlc, data, digest) VALUES (9, 1, 1, x'00', '')")
     db.close()
     with pytest.raises(Internal, match="undecodable op"):
         await SqliteStore.open(path, branch_id=1)

@@ -67,8 +67,9 @@ from dbank.ledger.commands import check_id
 from dbank.ledger.history import bounded_page_size
 from dbank.ledger.interest import check_past, parse_rate, period_for, posted_already
 from dbank.ledger.ownership import owner_branch
+from dbank.ledger.state import GENESIS_ORIGIN
 from dbank.ledger.statement import check_range
-from dbank.store import Store, open_store
+from dbank.store import Store, open_store, remember_branch
 
 MAX_ACCOUNTS_PER_READ = 1000
 INT64_MAX = 2**63 - 1
@@ -118,6 +119,12 @@ class Branch:
         wall clock its HLC follows and its "today" comes from (tests set their own)."""
         if store is None:
             store = await open_store(config.store_spec)
+        try:
+            # The directory now remembers it held this branch's store, of this bank.
+            await remember_branch(config.store_spec, config.genesis_digest)
+        except BaseException:
+            await store.close()
+            raise
         snapshot = await store.load()
         clock = HybridLogicalClock(wall_ms, snapshot.last_hlc)
         limit = credit_limit(config.branch_id, config.branch_ids)
@@ -226,11 +233,22 @@ class Branch:
         """Wait until this replica covers ``session``, pulling from peers if need be.
 
         Raises:
+            InvalidArgument: ``UNKNOWN_BRANCH``, the session names a branch that is not
+                one of this bank's (no wait could ever cover it).
             SessionNotCovered: not within ``within`` seconds.
         """
         watch = self._writer.committed
         if watch.covers(session):
             return
+        strangers = sorted(
+            o for o in session if o != GENESIS_ORIGIN and o not in self.config.branch_ids
+        )
+        if strangers:
+            raise InvalidArgument(
+                f"the session names branch {strangers[0]}, which is not a branch of this bank",
+                reason="UNKNOWN_BRANCH",
+                field="session",
+            )
         # Replication usually delivers within milliseconds; pulling in parallel covers a
         # stream that is down or behind.
         pulling = _background(self._network.pull(session, within))
@@ -483,12 +501,17 @@ class Branch:
                 clock offset ahead of this branch's clock.
             ReplicationHalted: an op reuses an applied op's id with other content, or its
                 origin's ops are refused already.
-            Internal: the bytes are not a canonical op.
+            InvalidArgument: ``MALFORMED_OP``, bytes that are not a canonical op.
         """
         ops = []
         highest: dict[int, int] = {}
         state = self._writer.state
-        decoded = [decode_op(data) for data in encoded]
+        try:
+            decoded = [decode_op(data) for data in encoded]
+        except Internal as exc:
+            raise InvalidArgument(
+                f"a received op is not an op ({exc.message})", reason="MALFORMED_OP"
+            ) from None
         for op in decoded:
             if origin and op.id.origin != origin:
                 raise PermissionDenied(
@@ -499,7 +522,7 @@ class Branch:
             self.check_clock(op.hlc, what=f"op {op.id}")
         for op, data in zip(decoded, encoded, strict=True):
             if encode_op(op) != data:
-                raise Internal(f"op {op.id} is not in canonical form")
+                raise InvalidArgument(f"op {op.id} is not in canonical form", reason="MALFORMED_OP")
             highest[op.id.origin] = max(highest.get(op.id.origin, 0), op.id.seq)
             if state.has_applied(op):
                 await self._check_same(op)

@@ -29,13 +29,15 @@ address it serves its peers on (mutual TLS); peers then dial ``peer_listen``::
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import pydantic
 
-from dbank.ledger import Op, genesis_digest
+from dbank.ledger import MAX_BRANCH_ID, Op, genesis_digest
 from dbank.store import RedisAddress, StoreSpec, parse_redis_url
 
 
@@ -109,11 +111,54 @@ class BranchConfig:
         )
 
 
-def check_address(text: str, *, where: str) -> str:
-    """Return ``text`` if it is ``HOST:PORT`` with a port in 0-65535."""
+PORT_MAX = 65535
+
+_PORT = re.compile(r"[0-9]+")
+_HOST = re.compile(r"[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]")
+"""A host name, an IPv4 address, or an IPv6 address in brackets (``[::1]``)."""
+_BARE_IPV6 = re.compile(r"[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")
+_SHOWN_CHARS = 40
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, cut short: a flag can be arbitrarily long."""
+    quoted = repr(text)
+    return quoted if len(quoted) <= _SHOWN_CHARS else quoted[: _SHOWN_CHARS - 4] + "...'"
+
+
+def address_problem(text: str, *, listening: bool = False) -> str | None:
+    """What is wrong with ``text`` as ``HOST:PORT``, or None if nothing is.
+
+    The host must be present: a name, an IPv4 address or an IPv6 address in brackets. The
+    port is 1-65535, or 0-65535 for an address to ``listening`` on (port 0 asks for any
+    free port).
+    """
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"{where}: expected HOST:PORT, got {text!r}")
+    shown = _shown(text)
+    if not sep or not _PORT.fullmatch(port):
+        return f"expected HOST:PORT, got {shown}"
+    if not host:
+        return f"no host in {shown}: expected HOST:PORT"
+    if not _HOST.fullmatch(host):
+        if _BARE_IPV6.fullmatch(host):
+            return f"expected HOST:PORT with an IPv6 host in brackets ([::1]:7001), got {shown}"
+        return f"expected HOST:PORT with a host name or address, got {shown}"
+    low = 0 if listening else 1
+    if len(port) > len(str(PORT_MAX)) or not low <= int(port) <= PORT_MAX:
+        return f"the port of {shown} is not in {low}-{PORT_MAX}"
+    return None
+
+
+def check_address(text: str, *, where: str, listening: bool = False) -> str:
+    """Return ``text`` if it is ``HOST:PORT`` (``address_problem``): a host present, and a
+    port in 1-65535, or 0-65535 for an address to listen on.
+
+    Raises:
+        ConfigError: naming ``where`` and the problem.
+    """
+    problem = address_problem(text, listening=listening)
+    if problem is not None:
+        raise ConfigError(f"{where}: {problem}")
     return text
 
 
@@ -130,12 +175,19 @@ def parse_peers(text: str, *, where: str = "--peers") -> dict[int, str]:
     peers: dict[int, str] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         branch_id, sep, address = item.partition("=")
-        if not sep or not branch_id.strip().isdigit() or int(branch_id) < 1:
-            raise ConfigError(f"{where}: expected ID=HOST:PORT with ID >= 1, got {item!r}")
+        branch_id = branch_id.strip()
+        if not sep or not branch_id.isascii() or not branch_id.isdigit():
+            raise ConfigError(f"{where}: expected ID=HOST:PORT, got {_shown(item)}")
+        if len(branch_id) > len(str(MAX_BRANCH_ID)) or not 1 <= int(branch_id) <= MAX_BRANCH_ID:
+            problem = f"the branch id of {_shown(item)} is not in 1-{MAX_BRANCH_ID}"
+            raise ConfigError(f"{where}: {problem}")
         if int(branch_id) in peers:
             raise ConfigError(f"{where}: branch {int(branch_id)} is named twice")
         peers[int(branch_id)] = check_address(address.strip(), where=where)
     return peers
+
+
+_BranchId = Annotated[int, pydantic.Field(ge=1, le=MAX_BRANCH_ID)]
 
 
 class _BranchEntry(pydantic.BaseModel):
@@ -151,7 +203,7 @@ class _BranchEntry(pydantic.BaseModel):
 class _BankFile(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
 
-    branches: dict[pydantic.PositiveInt, _BranchEntry] = pydantic.Field(min_length=1)
+    branches: dict[_BranchId, _BranchEntry] = pydantic.Field(min_length=1)
     tls_dir: Path | None = None
 
 
@@ -172,13 +224,17 @@ def load_bank_file(path: Path, branch_id: int) -> BranchConfig:
         bank = _BankFile.model_validate(raw)
     except pydantic.ValidationError as exc:
         error = exc.errors()[0]
+        *parts, last = error["loc"] or ("",)
+        if parts[:1] == ["branches"] and last == "[key]":  # the N of [branches.N]
+            place = ".".join(str(part) for part in parts)
+            problem = f"a branch id is from 1 to {MAX_BRANCH_ID}"
+            raise ConfigError(f"{path}: {place}: {problem}, got {_shown(str(parts[-1]))}") from None
         place = ".".join(str(part) for part in error["loc"])
         raise ConfigError(f"{path}: {place}: {error['msg']}") from None
     entry = bank.branches.get(branch_id)
     if entry is None:
         raise ConfigError(f"{path}: no [branches.{branch_id}] entry")
-    for other_id, other in bank.branches.items():
-        check_address(other.listen, where=f"{path}: branches.{other_id}.listen")
+    _check_addresses(path, bank, branch_id)
     data = (
         entry.data if entry.data is None or entry.data.is_absolute() else path.parent / entry.data
     )
@@ -197,6 +253,21 @@ def load_bank_file(path: Path, branch_id: int) -> BranchConfig:
         tls_dir=_relative_to(path, bank.tls_dir),
         peer_listen=entry.peer_listen,
     )
+
+
+def _check_addresses(path: Path, bank: _BankFile, branch_id: int) -> None:
+    """Every entry's addresses are ``HOST:PORT``; the ones the other branches dial (an
+    entry's ``peer_listen``, else its ``listen``) need a real port, not 0."""
+    for other_id, other in bank.branches.items():
+        dialed = "peer_listen" if other.peer_listen is not None else "listen"
+        for key in ("listen", "peer_listen"):
+            text = getattr(other, key)
+            if text is not None:
+                listening = other_id == branch_id or key != dialed
+                problem = address_problem(text, listening=listening)
+                if problem is not None:
+                    why = "" if listening else f" (branch {branch_id} dials it)"
+                    raise ConfigError(f"{path}: branches.{other_id}.{key}: {problem}{why}")
 
 
 def _relative_to(path: Path, directory: Path | None) -> Path | None:

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dbank._log_limit import RepeatLimiter
 from dbank.branch._recent import RecentOps
 from dbank.branch._watch import VectorWatch
 from dbank.ledger import (
@@ -115,6 +116,7 @@ class Writer:
         self._may_originate = asyncio.Event()
         self._may_originate.set()
         self._task: asyncio.Task[None] | None = None
+        self._quiet = RepeatLimiter(log)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"writer-{self.branch_id}")
@@ -126,6 +128,7 @@ class Writer:
         self._queue.put_nowait(_STOP)
         await self._task
         self._task = None
+        self._quiet.flush()  # the counts of failures not yet said
 
     # Origination gate (design §4: recover this branch's own log before originating) ----
 
@@ -264,6 +267,17 @@ class Writer:
                 # writer committed last; the requests may be retried.
                 log.warning("other processes kept committing first; %d items refused", len(batch))
                 self._fail(batch, Unavailable(f"the branch is busy: {exc}; retry"))
+            except Unavailable as exc:
+                # The store's own failure (a full disk, Redis gone), said in its message:
+                # expected while it lasts, and it fails every batch, so one line without a
+                # traceback, then a count.
+                self._quiet.warning(
+                    ("batch", exc.reason),
+                    "writer batch failed; reloading state from the store: %s",
+                    exc,
+                )
+                self._fail(batch, Unavailable(f"the store failed: {exc}"))
+                await self._reload()
             except Exception as exc:
                 log.exception("writer batch failed; reloading state from the store")
                 self._fail(batch, Unavailable(f"the store failed: {exc}"))
@@ -439,6 +453,13 @@ class Writer:
     async def _reload(self) -> None:
         try:
             snapshot = await self._store.load()
+        except Unavailable as exc:
+            self._quiet.warning(
+                ("reload", exc.reason),
+                "reloading the state failed; keeping the last committed state: %s",
+                exc,
+            )
+            return
         except Exception:
             log.exception("reloading the state failed; keeping the last committed state")
             return

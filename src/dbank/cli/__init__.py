@@ -11,16 +11,18 @@ import click
 from dbank.cli._account import account
 from dbank.cli._branch import branch, cluster
 from dbank.cli._certs import certs, token
+from dbank.cli._common import OneLineGroup
 from dbank.cli._run import run
+from dbank.cli._verify import verify
 
 __all__ = ["main"]
 
 
-@click.group()
+@click.group(cls=OneLineGroup)
 @click.version_option(package_name="dbank")
 def main() -> None:
     """dbank: a distributed bank over gRPC."""
 
 
-for command in (branch, cluster, run, account, certs, token):
+for command in (branch, cluster, run, account, certs, token, verify):
     main.add_command(command)

@@ -6,13 +6,14 @@ import dataclasses
 import datetime as dt
 import functools
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import click
 
-from dbank.cli._common import run_request
+from dbank.cli._common import BRANCH_ID, Address, OneLineGroup, run_request
 from dbank.cli._render import (
     history_json,
     history_table,
@@ -37,20 +38,25 @@ from dbank.money import Currency, currency, format_amount, parse_amount
 from dbank.security import PkiError, load_ca
 
 
-@click.group()
+@click.group(cls=OneLineGroup)
 def account() -> None:
     """A customer's commands against one branch. Amounts are decimals such as 12.34."""
 
 
 @dataclasses.dataclass(frozen=True)
 class _Session:
-    target: str
+    target: str | None
     as_json: bool
     timeout: float
     ca: bytes | None = None
     token: str | None = None
 
     def client(self) -> BankClient:
+        if self.target is None:
+            # No default address: a command meant for one branch must not reach another.
+            raise click.UsageError(
+                "no branch to talk to: give --branch HOST:PORT or set DBANK_BRANCH"
+            )
         try:
             return BankClient(self.target, timeout=self.timeout, tls=self.ca, token=self.token)
         except ValueError as exc:
@@ -104,6 +110,12 @@ async def _currency_of(bank: BankClient, account_id: str, given: Currency | None
     return currency((await bank.get_balance(account_id=account_id)).currency)
 
 
+def _finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not math.isfinite(value):  # nan passes any FloatRange
+        raise click.BadParameter(f"{value} is not a number of seconds")
+    return value
+
+
 def _session_options(command: Callable[..., None]) -> Callable[..., None]:
     """The options every account command takes, gathered into its first argument."""
 
@@ -111,14 +123,14 @@ def _session_options(command: Callable[..., None]) -> Callable[..., None]:
         "--branch",
         "target",
         envvar="DBANK_BRANCH",
-        default="127.0.0.1:7001",
-        show_default=True,
-        help="HOST:PORT of the branch to talk to (or $DBANK_BRANCH).",
+        type=Address(),
+        help="HOST:PORT of the branch to talk to (or $DBANK_BRANCH); required.",
     )
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     @click.option(
         "--timeout",
         type=click.FloatRange(min=0.1),
+        callback=_finite,
         default=10.0,
         show_default=True,
         help="Seconds to wait for an answer, retries included.",
@@ -149,7 +161,7 @@ def _session_options(command: Callable[..., None]) -> Callable[..., None]:
     )
     @functools.wraps(command)
     def with_session(
-        target: str,
+        target: str | None,
         as_json: bool,
         timeout: float,
         tls_dir: Path | None,
@@ -185,12 +197,23 @@ def _bank_ca(tls_dir: Path | None, ca_path: Path | None, insecure: bool) -> byte
 _currency_option = click.option(
     "--currency", "currency_code", help="ISO 4217 code; default: the account's own."
 )
+
+
+def _check_request_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not value:
+        # The client would put a new UUID in place of an empty id: no retry could match it.
+        raise click.BadParameter("an empty request id; give one, or leave it out for a new one")
+    return value
+
+
 _request_id_option = click.option(
-    "--request-id", help="Idempotency key; repeat it to retry safely (default: a new UUID)."
+    "--request-id",
+    callback=_check_request_id,
+    help="Idempotency key; repeat it to retry safely (default: a new UUID).",
 )
 _request_branch_option = click.option(
     "--request-branch",
-    type=click.IntRange(min=1),
+    type=BRANCH_ID,
     default=None,
     help="Retrying at another branch: the branch the --request-id was first sent to. Only"
     " it may decide the request; this branch forwards the retry there unless it has the op.",

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from dbank.branch import BranchConfig, ConfigError, check_address, load_bank_file, parse_peers
-from dbank.cli._common import run_request, store_options
+from dbank.branch import BranchConfig, ConfigError, load_bank_file, parse_peers
+from dbank.cli._common import BRANCH_ID, Address, OneLineCommand, run_request, store_options
 from dbank.store import RedisAddress, StoreUnusable, UnsafeSettings
 
 log = logging.getLogger("dbank.branch")
@@ -24,11 +24,11 @@ class _SetupRefused(click.ClickException):
     exit_code = 2
 
 
-@click.command()
+@click.command(cls=OneLineCommand)
+@click.option("--id", "branch_id", type=BRANCH_ID, required=True, help="This branch's id.")
 @click.option(
-    "--id", "branch_id", type=click.IntRange(min=1), required=True, help="This branch's id."
+    "--listen", type=Address(listening=True), help="HOST:PORT to serve on (port 0: any free port)."
 )
-@click.option("--listen", help="HOST:PORT to serve on (port 0: any free port).")
 @click.option(
     "--data",
     "data_dir",
@@ -53,7 +53,11 @@ class _SetupRefused(click.ClickException):
     help="The bank's TLS material (dbank certs init): serve only TLS, check callers' tokens,"
     " and serve the peers with mutual TLS on --peer-listen.",
 )
-@click.option("--peer-listen", help="HOST:PORT to serve the other branches on (with --tls-dir).")
+@click.option(
+    "--peer-listen",
+    type=Address(listening=True),
+    help="HOST:PORT to serve the other branches on (with --tls-dir).",
+)
 @click.option(
     "--insecure",
     is_flag=True,
@@ -115,14 +119,8 @@ def _branch_config(branch_id: int, flags: dict[str, Any]) -> BranchConfig:
             if flags["config_path"] is not None
             else BranchConfig(branch_id, listen="127.0.0.1:0")
         )
-        changes: dict[str, Any] = {
-            name: flags[name]
-            for name in ("data_dir", "store", "tls_dir", "max_clock_offset_ms")
-            if flags[name] is not None
-        }
-        for name in ("listen", "peer_listen"):
-            if flags[name] is not None:
-                changes[name] = check_address(flags[name], where=f"--{name.replace('_', '-')}")
+        names = ("listen", "peer_listen", "data_dir", "store", "tls_dir", "max_clock_offset_ms")
+        changes: dict[str, Any] = {name: flags[name] for name in names if flags[name] is not None}
         if flags["peers"] is not None:
             changes["peers"] = parse_peers(flags["peers"])
         if flags["unsafe_redis"]:
@@ -148,7 +146,7 @@ def _check_branch_config(config: BranchConfig, *, insecure: bool) -> None:
         raise click.UsageError("--insecure and --tls-dir exclude each other")
 
 
-@click.command()
+@click.command(cls=OneLineCommand)
 @click.option(
     "--branches",
     "count",

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import click
 
+from dbank.cli._common import OneLineGroup
+from dbank.ledger import MAX_BRANCH_ID
 from dbank.security import (
-    MAX_BRANCH_ID,
     PkiError,
     Role,
     add_branch,
@@ -64,7 +65,7 @@ _hosts = click.option(
 )
 
 
-@click.group()
+@click.group(cls=OneLineGroup)
 def certs() -> None:
     """Make the bank's CA, branch certificates and token signing keys."""
 
@@ -115,7 +116,7 @@ def rotate_command(directory: Path) -> None:
     click.echo(f"new token key {new}; the old key {retired} is kept in tokens-{retired}.pub")
 
 
-@click.group()
+@click.group(cls=OneLineGroup)
 def token() -> None:
     """Issue callers' tokens."""
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from dbank.cli._common import fail, store_options
+from dbank.cli._common import OneLineCommand, fail, store_options
 from dbank.ledger import DbankError
 from dbank.store import RedisAddress
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the scenario runner is imported only by ``dbank run``
     from dbank.tracing import TraceEvent
 
 
-@click.command()
+@click.command(cls=OneLineCommand)
 @click.argument("input_path", metavar="INPUT.json", type=click.Path(path_type=Path))
 @click.option(
     "-o",

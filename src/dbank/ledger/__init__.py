@@ -63,9 +63,10 @@ from dbank.ledger.planner import AlreadyPosted, EscrowShortfall, NothingToGrant,
 from dbank.ledger.shares import credit_limit, escrow_shares
 from dbank.ledger.state import AccountRecord, LedgerState, StateDelta, net_credits
 from dbank.ledger.statement import Statement
-from dbank.ledger.version_vector import OpId, VersionVector
+from dbank.ledger.version_vector import MAX_BRANCH_ID, OpId, VersionVector
 
 __all__ = [
+    "MAX_BRANCH_ID",
     "Aborted",
     "AccountExists",
     "AccountNotFound",

@@ -60,3 +60,11 @@ def day_start_hlc(day: dt.date) -> int:
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+FIRST_DAY = dt.date(1970, 1, 1)
+"""The first day an HLC timestamp can fall on."""
+LAST_DAY = (_EPOCH + dt.timedelta(milliseconds=(2**63 - 1) >> LOGICAL_BITS)).date() - dt.timedelta(
+    days=1
+)
+"""The last day all of whose HLC timestamps fit the int64 that stores and the wire hold
+(in the year 6429)."""

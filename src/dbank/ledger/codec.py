@@ -89,8 +89,8 @@ def decode_op(data: bytes) -> Op:
             body=cls(*fields),
             caller=str(caller),
         )
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
-        raise Internal(f"undecodable op: {exc}") from exc
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
+        raise Internal(f"undecodable op: {type(exc).__name__}") from exc
 
 
 def _to_json(value: object) -> object:
@@ -151,8 +151,8 @@ def decode_outcome(data: bytes) -> Outcome:
             error_message=message,
             error_metadata=tuple((str(k), str(v)) for k, v in metadata),
         )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise Internal(f"undecodable outcome: {exc}") from exc
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
+        raise Internal(f"undecodable outcome: {type(exc).__name__}") from exc
 
 
 def _integer(value: object) -> int:

@@ -12,7 +12,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from dbank.errors import InvalidArgument
+from dbank.errors import InvalidArgument, shown
 from dbank.ledger.interest import Accrual, canonical_rate, parse_rate
 from dbank.ledger.ops import (
     AccountType,
@@ -46,7 +46,7 @@ def check_id(value: str, *, field: str, reason: str = "INVALID_ACCOUNT_ID") -> s
     """Return ``value`` if it is 1-64 characters of ``[A-Za-z0-9_.:-]``."""
     if not _ID.fullmatch(value):
         raise InvalidArgument(
-            f"{field} must be 1-64 characters of [A-Za-z0-9_.:-], got {value!r}",
+            f"{field} must be 1-64 characters of [A-Za-z0-9_.:-], got {shown(value)}",
             reason=reason,
             field=field,
         )

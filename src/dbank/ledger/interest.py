@@ -11,6 +11,7 @@ rate is a ``Decimal`` and the sum a ``Fraction``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Iterable
@@ -18,8 +19,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
-from dbank.errors import InvalidArgument, WrongAccountType
-from dbank.ledger.clock import hlc_day
+from dbank.errors import InvalidArgument, WrongAccountType, shown
+from dbank.ledger.clock import FIRST_DAY, LAST_DAY, hlc_day
 from dbank.ledger.ops import AccountType
 from dbank.ledger.version_vector import OpId
 
@@ -37,7 +38,7 @@ def parse_rate(text: str, *, field: str = "annual_rate") -> Decimal:
     """
     if not _RATE.fullmatch(text):
         raise InvalidArgument(
-            f"{field} must be a decimal percentage such as '4.25', got {text!r}",
+            f"{field} must be a decimal percentage such as '4.25', got {shown(text)}",
             reason="INVALID_RATE",
             field=field,
         )
@@ -58,19 +59,34 @@ def canonical_rate(rate: Decimal) -> str:
 
 
 def parse_day(text: str, *, field: str, reason: str = "INVALID_AS_OF") -> dt.date:
-    """A calendar day written ``YYYY-MM-DD``.
+    """A calendar day written ``YYYY-MM-DD``, from ``FIRST_DAY`` to ``LAST_DAY``.
+
+    Only that spelling: ``date.fromisoformat`` also takes week dates (``2026-W01-1``)
+    and, in other lengths, compact forms, which a caller would not mean.
 
     Raises:
         InvalidArgument: with ``reason``, for anything else.
     """
-    try:
-        if len(text) != 10:
-            raise ValueError(text)
-        return dt.date.fromisoformat(text)
-    except ValueError:
+    day = None
+    if _DAY.fullmatch(text):
+        with contextlib.suppress(ValueError):
+            day = dt.date.fromisoformat(text)
+    if day is None:
         raise InvalidArgument(
-            f"{field} must be a date written YYYY-MM-DD, got {text!r}", reason=reason, field=field
-        ) from None
+            f"{field} must be a date written YYYY-MM-DD, got {shown(text)}",
+            reason=reason,
+            field=field,
+        )
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidArgument(
+            f"{field} must be a day from {FIRST_DAY} to {LAST_DAY}, got {text}",
+            reason=reason,
+            field=field,
+        )
+    return day
+
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def check_past(as_of: dt.date, today: dt.date) -> None:

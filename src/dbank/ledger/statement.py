@@ -43,9 +43,10 @@ def check_range(first_day: dt.date, last_day: dt.date) -> None:
     """Raises ``InvalidArgument`` (``INVALID_DATE_RANGE``) if the range is empty."""
     if first_day > last_day:
         raise InvalidArgument(
-            f"from ({first_day.isoformat()}) must not be after to ({last_day.isoformat()})",
+            f"from_date ({first_day.isoformat()}) must not be after to_date"
+            f" ({last_day.isoformat()})",
             reason="INVALID_DATE_RANGE",
-            field="to",
+            field="to_date",
         )
 
 
@@ -56,7 +57,7 @@ def check_size(read: int) -> None:
             f"more than {MAX_STATEMENT_OPS} transactions from the range's first day to now;"
             " ask for a later range, or page through ListTransactions",
             reason="RANGE_TOO_LARGE",
-            field="from",
+            field="from_date",
         )
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass
 
+MAX_BRANCH_ID = 2**32 - 1
+"""The largest branch id (an op's origin): ids are ``uint32`` on the wire, and from 1."""
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class OpId:

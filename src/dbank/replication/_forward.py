@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import grpc
-
 from dbank._proto import bank_pb2 as pb
-from dbank._status import error_from_rpc
 from dbank._wire import op_id_from_wire, vector_from_wire, vector_to_wire
 from dbank.branch import WriteResult
 from dbank.ledger import (
+    DbankError,
     DeadlineExceeded,
     DepositCommand,
     RequestBranchUnreachable,
@@ -47,7 +45,8 @@ async def forward_write(
     """Have ``peer`` (the request's own branch) carry out ``command`` and return its answer.
 
     Raises:
-        RequestBranchUnreachable: ``peer`` did not answer at all within ``within`` seconds.
+        RequestBranchUnreachable: ``peer`` could not be reached, or did not answer at all,
+            within ``within`` seconds (waiting meanwhile for its connection).
         DbankError: ``peer``'s answer (InsufficientFunds, RequestIdReused, ...).
     """
     concern = pb.WRITE_CONCERN_ALL if wait_all else pb.WRITE_CONCERN_LOCAL
@@ -57,8 +56,8 @@ async def forward_write(
             case DepositCommand():
                 deposit = pb.DepositRequest(account_id=command.account_id, amount=command.amount)
                 _stamp(deposit, command, session, concern, peer.branch_id)
-                reply = await peer.bank.Deposit(
-                    deposit, timeout=within, metadata=forwarded_metadata()
+                reply = await peer.call(
+                    peer.bank.Deposit, deposit, within, metadata=forwarded_metadata()
                 )
                 balances = ((reply.account_id, reply.balance),)
             case WithdrawCommand():
@@ -66,8 +65,8 @@ async def forward_write(
                     account_id=command.account_id, amount=command.amount
                 )
                 _stamp(withdrawal, command, session, concern, peer.branch_id)
-                reply = await peer.bank.Withdraw(
-                    withdrawal, timeout=within, metadata=forwarded_metadata()
+                reply = await peer.call(
+                    peer.bank.Withdraw, withdrawal, within, metadata=forwarded_metadata()
                 )
                 balances = ((reply.account_id, reply.balance),)
             case TransferCommand():
@@ -77,24 +76,24 @@ async def forward_write(
                     amount=command.amount,
                 )
                 _stamp(transfer, command, session, concern, peer.branch_id)
-                reply = await peer.bank.Transfer(
-                    transfer, timeout=within, metadata=forwarded_metadata()
+                reply = await peer.call(
+                    peer.bank.Transfer, transfer, within, metadata=forwarded_metadata()
                 )
                 balances = (
                     (reply.from_account_id, reply.from_balance),
                     (reply.to_account_id, reply.to_balance),
                 )
-    except grpc.aio.AioRpcError as exc:
-        error = error_from_rpc(exc)
+    except DbankError as error:
         # The branch's own specific answers (SESSION_NOT_COVERED, BRANCHES_UNREACHABLE...)
-        # pass through; a plain UNAVAILABLE or no answer in time means it is out of reach.
+        # pass through; no connection, a plain UNAVAILABLE or no answer in time means it is
+        # out of reach.
         if type(error) in (Unavailable, DeadlineExceeded):
             raise RequestBranchUnreachable(
                 f"request id {command.request_id!r} belongs to branch {peer.branch_id}, which"
-                f" cannot be reached ({error}); retry later",
+                f" did not answer ({error.reason}); retry later",
                 branch=str(peer.branch_id),
             ) from None
-        raise error from None
+        raise
     return WriteResult(
         op_id_from_wire(reply.op_id),
         balances,

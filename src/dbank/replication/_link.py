@@ -21,11 +21,12 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 
+from dbank._log_limit import RepeatLimiter
 from dbank._proto import replication_pb2 as pb
 from dbank._wire import vector_from_wire
 from dbank.branch import Branch, VectorWatch
 from dbank.ledger import OpId, VersionVector
-from dbank.replication._peer import Peer
+from dbank.replication._peer import Peer, has_error_info
 from dbank.tracing import BranchTrace
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,9 @@ class OutboundLink:
         """Set once the first connection attempt has succeeded or failed."""
         self._branch = branch
         self._trace = trace
+        self._quiet = RepeatLimiter(log)
+        """The link's repeated lines (a peer that refuses every reconnection, a link that
+        flaps), each logged once and then counted."""
 
     @property
     def connected(self) -> bool:
@@ -80,13 +84,25 @@ class OutboundLink:
 
     async def run(self) -> None:
         backoff = FIRST_BACKOFF
+        peer_id = self.peer.branch_id
         while True:
             try:
                 await self._stream()
             except (grpc.aio.AioRpcError, LinkClosed) as exc:
-                if self.connected:
-                    log.info("link to branch %d lost: %s", self.peer.branch_id, _brief(exc))
-                backoff = FIRST_BACKOFF if self.connected else min(backoff * 2, MAX_BACKOFF)
+                # A status with an ErrorInfo is the peer's answer: it refuses this branch's
+                # hello or ops (GENESIS_MISMATCH, REPLICATION_HALTED, CLOCK_AHEAD...), and
+                # will again; retrying at once would refuse and log many times a second.
+                refused = isinstance(exc, grpc.aio.AioRpcError) and has_error_info(exc)
+                if refused:
+                    self._quiet.warning(
+                        ("refused", peer_id), "branch %d refuses our ops: %s", peer_id, _brief(exc)
+                    )
+                elif self.connected:
+                    self._quiet.info(
+                        ("lost", peer_id), "link to branch %d lost: %s", peer_id, _brief(exc)
+                    )
+                lost = self.connected and not refused
+                backoff = FIRST_BACKOFF if lost else min(backoff * 2, MAX_BACKOFF)
             finally:
                 self.connected = False
                 self.attempted.set()
@@ -106,7 +122,12 @@ class OutboundLink:
         self.acked.publish(vector_from_wire(first.applied))
         self.connected = True
         self.attempted.set()
-        log.info("link to branch %d up at %s", self.peer.branch_id, self.peer.address)
+        self._quiet.info(
+            ("up", self.peer.branch_id),
+            "link to branch %d up at %s",
+            self.peer.branch_id,
+            self.peer.address,
+        )
         committed = self._branch.committed
         sent = self.acked.vector[me]
         trace = self._trace

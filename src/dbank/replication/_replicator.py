@@ -10,14 +10,13 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Protocol
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 
+from dbank._log_limit import RepeatLimiter
 from dbank._proto import bank_pb2
 from dbank._proto import replication_pb2 as pb
-from dbank._status import error_from_rpc
 from dbank._wire import (
     ACCOUNT_TYPE_TO_WIRE,
     op_id_from_wire,
@@ -38,7 +37,7 @@ from dbank.ledger import (
 from dbank.replication._forward import forward_write
 from dbank.replication._inbound import InboundStreams
 from dbank.replication._link import OutboundLink
-from dbank.replication._peer import Peer
+from dbank.replication._peer import READY_WAIT, Peer
 from dbank.security import forwarded_metadata
 from dbank.tracing import BranchTrace
 
@@ -83,6 +82,9 @@ class Replicator:
         self.inbound = InboundStreams()
         """The peers streaming to this branch; the Replication servicer keeps it."""
         self._heard: dict[int, VersionVector] = {}
+        self._quiet = RepeatLimiter(log)
+        """Lines that repeat while a fault lasts (a peer that does not answer borrows, a
+        store that fails), each logged once and then counted."""
         self._tasks: list[asyncio.Task[None]] = []
 
     def attach(self) -> None:
@@ -144,7 +146,9 @@ class Replicator:
             try:
                 await self._branch.refresh()
             except DbankError as exc:
-                log.warning("cannot take in other processes' commits: %s", exc)
+                self._quiet.warning(
+                    ("take-in", exc.reason), "cannot take in other processes' commits: %s", exc
+                )
 
     async def _catch_up(self) -> None:
         """While some peer's stream to this branch is down, fetch what this branch lacks
@@ -188,7 +192,9 @@ class Replicator:
                 shortfall=shortfall,
                 borrow_id=borrow_id,
             )
-            reply = await peer.replication.RequestRights(request, timeout=_left(deadline))
+            reply = await peer.call(
+                peer.replication.RequestRights, request, _left(deadline), ready_within=READY_WAIT
+            )
             if reply.granted > 0:
                 # The rights are ours only once the Grant op is applied here, causally.
                 wanted = await self._branch.receive([reply.grant_op])
@@ -200,7 +206,12 @@ class Replicator:
         unreachable = []
         for peer, result in zip(peers, results, strict=True):
             if isinstance(result, BaseException):
-                log.info("branch %d did not answer a borrow: %s", peer.branch_id, result)
+                self._quiet.info(
+                    ("borrow", peer.branch_id),
+                    "branch %d did not answer a borrow: %s",
+                    peer.branch_id,
+                    result,
+                )
                 unreachable.append(peer.branch_id)
         return unreachable
 
@@ -235,10 +246,7 @@ class Replicator:
             seal_hlc=hlc,
         )
         peer = self._peers[branch]
-        try:
-            reply = await peer.replication.FetchOps(request, timeout=within)
-        except grpc.aio.AioRpcError as exc:
-            raise error_from_rpc(exc) from None
+        reply = await peer.call(peer.replication.FetchOps, request, within, ready_within=READY_WAIT)
         await self._branch.receive(reply.ops)
         count = vector_from_wire(reply.applied)[branch]
         await self._pull_from(peer, VersionVector({branch: count}), _left(deadline))
@@ -255,11 +263,11 @@ class Replicator:
             request_id=command.request_id,
             write_concern=bank_pb2.WRITE_CONCERN_ALL,
         )
-        return await _at_owner(
-            self._peers[owner].bank.CreateAccount(
-                request, timeout=within, metadata=forwarded_metadata()
-            )
+        peer = self._peers[owner]
+        reply = await peer.call(
+            peer.bank.CreateAccount, request, within, metadata=forwarded_metadata()
         )
+        return op_id_from_wire(reply.op_id), vector_from_wire(reply.session)
 
     async def interest_at_owner(
         self, owner: int, command: InterestCommand, within: float
@@ -271,10 +279,11 @@ class Replicator:
             request_id=command.request_id,
             write_concern=bank_pb2.WRITE_CONCERN_ALL,
         )
-        call = self._peers[owner].bank.CalculateInterest(
-            request, timeout=within, metadata=forwarded_metadata()
+        peer = self._peers[owner]
+        reply = await peer.call(
+            peer.bank.CalculateInterest, request, within, metadata=forwarded_metadata()
         )
-        return await _at_owner(call)
+        return op_id_from_wire(reply.op_id), vector_from_wire(reply.session)
 
     async def forward(
         self,
@@ -298,33 +307,16 @@ class Replicator:
                 branch_id=self._branch.branch_id, have=vector_to_wire(have), limit=FETCH_LIMIT
             )
             try:
-                reply = await peer.replication.FetchOps(request, timeout=_left(deadline))
+                reply = await peer.call(peer.replication.FetchOps, request, _left(deadline))
                 self._heard[peer.branch_id] = vector_from_wire(reply.applied)
                 if not reply.ops:
                     return
                 await self._branch.receive(reply.ops)
-            except (grpc.aio.AioRpcError, DbankError) as exc:
+            except DbankError as exc:
                 log.debug("pulling from branch %d failed: %s", peer.branch_id, exc)
                 return
             if self._branch.version_vector == have:
                 return
-
-
-class _OwnerReply(Protocol):
-    @property
-    def op_id(self) -> bank_pb2.OpId: ...
-    @property
-    def session(self) -> bank_pb2.VersionVector: ...
-
-
-async def _at_owner(call: Awaitable[_OwnerReply]) -> tuple[OpId, VersionVector]:
-    """The op an owner branch answered a forwarded request with, and its state right
-    after; its error as the ``DbankError`` it stands for."""
-    try:
-        reply = await call
-    except grpc.aio.AioRpcError as exc:
-        raise error_from_rpc(exc) from None
-    return op_id_from_wire(reply.op_id), vector_from_wire(reply.session)
 
 
 def _left(deadline: float) -> float:

@@ -4,8 +4,9 @@ Each step stops at the first problem with one ``ScenarioError`` naming the file 
 place, in this order: the file cannot be read or is empty; the text is not JSON (line and
 column); the document is not a list of entries; an entry's shape or types are wrong for
 the file's variant (see ``_detect`` and ``_schema``); the branches are missing, listed
-twice or disagree on the opening balance; a deposit or withdraw has no positive money; an
-event runs at a branch the file does not list.
+twice or disagree on the opening balance; a deposit or withdraw has no positive money, or
+more than 2^63 - 1; an event runs at a branch the file does not list; a deposit would take
+the account past what the bank can hold (``_check_credits``).
 
 A query's ``money`` (P1 classic's placeholder; tolerated in P2 and P3) must be a whole
 number and is otherwise ignored.
@@ -19,6 +20,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from dbank.ledger import escrow_shares
+from dbank.money import MAX_AMOUNT
 from dbank.scenario._detect import detect_variant, reason
 from dbank.scenario._errors import ScenarioError, json_path, show_value
 from dbank.scenario._messages import scenario_error
@@ -54,12 +57,19 @@ def load_scenario(path: Path) -> Scenario:
             customers.append((index, entry))
     opening_balance = _opening_balance(file, branches)
     known = frozenset(branch.id for _, branch in branches)
-    return Scenario(
+    scenario = Scenario(
         variant=variant,
         opening_balance=opening_balance,
         branches=tuple(branch.id for _, branch in branches),
         customers=tuple(_customer(file, index, entry, known) for index, entry in customers),
     )
+    places = [
+        (index, entry.EVENTS_FIELD, position)
+        for index, entry in customers
+        for position in range(len(entry.events))
+    ]
+    _check_credits(file, scenario, places)
+    return scenario
 
 
 def _parse(file: str, path: Path) -> object:
@@ -156,6 +166,9 @@ def _event(
             if event.money is not None:
                 problem += f", not {event.money}"
             raise ScenarioError(file, json_path((*location, "money")), problem)
+        if event.money > MAX_AMOUNT:
+            problem = f"{interface} moves at most {MAX_AMOUNT} (int64), not {event.money}"
+            raise ScenarioError(file, json_path((*location, "money")), problem)
         money = event.money
     if event.named_branch is None:
         branch = customer_id  # checked with its customer entry
@@ -165,3 +178,38 @@ def _event(
             problem = f"branch {branch} is not one of the file's branches"
             raise ScenarioError(file, json_path((*location, member)), problem)
     return Event(interface=interface, money=money, branch=branch, id=event.event_id)
+
+
+def _check_credits(file: str, scenario: Scenario, places: Sequence[_Location]) -> None:
+    """Refuse a deposit that the bank would refuse with ``BalanceOverflow`` mid-run.
+
+    Events run one after another, so the balance before each is the reference model's:
+    the opening balance plus the deposits so far, less the withdraws that succeeded. A
+    deposit may take neither the balance past 2^63 - 1 nor its branch's net credit (the
+    branch's genesis share, plus its deposits, less its withdraws) past the branch's
+    credit limit (``dbank.ledger.credit_limit``, its share of 2^63 - 1).
+    """
+    branches = scenario.branches
+    limits = escrow_shares(MAX_AMOUNT, branches)  # every branch's credit_limit, at once
+    credits = escrow_shares(scenario.opening_balance, branches)
+    balance = scenario.opening_balance
+    for location, event in zip(places, scenario.events, strict=True):
+        money, branch = event.money, event.branch
+        if event.interface is Interface.DEPOSIT:
+            if balance > MAX_AMOUNT - money:
+                problem = (
+                    f"this deposit would take the balance to {balance + money}, past the"
+                    f" most an account holds ({MAX_AMOUNT}, int64)"
+                )
+                raise ScenarioError(file, json_path((*location, "money")), problem)
+            if credits[branch] > limits[branch] - money:
+                problem = (
+                    f"this deposit would take what branch {branch} added to the account, net,"
+                    f" to {credits[branch] + money}, past its share of int64 ({limits[branch]})"
+                )
+                raise ScenarioError(file, json_path((*location, "money")), problem)
+            balance += money
+            credits[branch] += money
+        elif event.interface is Interface.WITHDRAW and money <= balance:
+            balance -= money
+            credits[branch] -= money

@@ -29,6 +29,11 @@ _NAMES = {
     "customer-request-id": "a request id",
 }
 _UNITS = {"money": " of currency units", "balance": " of currency units"}
+_LIMITS = {
+    "balance": " (the bank's int64 range)",
+    **dict.fromkeys(("id", "dest", "branch", "customer-request-id"), " (the bank's uint32 range)"),
+}
+"""Why a member's upper bound is what it is."""
 
 
 def scenario_error(
@@ -62,6 +67,10 @@ def _problem(error: ErrorDetails, variant_reason: str) -> str:
     if kind == "extra_forbidden":
         return f"unexpected member (the file reads as {variant_reason})"
     shown = show_value(value)
+    if kind == "less_than_equal":
+        limit = error.get("ctx", {}).get("le")
+        name = _NAMES.get(member, f"'{member}'")
+        return f"{name} must be at most {limit}{_LIMITS.get(member, '')}, not {shown}"
     return _value_problem(kind, member, shown) or f"{error['msg']}, not {shown}"
 
 

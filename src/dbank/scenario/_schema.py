@@ -3,7 +3,9 @@
 These models check types and shape only: every field present that must be, no field that
 the variant does not know (a typo is an error, not a silently ignored key), ids positive,
 numbers whole (``10.5``, ``10.0``, ``"10"`` and ``true`` are all refused: money in these
-files is whole currency units and is never a float). Rules that need more than one field in
+files is whole currency units and is never a float), and within what the bank carries: ids
+up to 2^32 - 1 (branch ids are ``uint32`` on the wire; customer and request ids are held
+to the same), balances up to 2^63 - 1 (``int64``). Rules that need more than one field in
 view (a deposit's money is positive, a customer's branch exists, the branches agree) are
 checked while normalising, in ``_input``, where the JSON path is at hand.
 
@@ -17,10 +19,12 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dbank.money import MAX_AMOUNT
 from dbank.scenario._scenario import Variant
 
 __all__ = [
     "CUSTOMER_MODELS",
+    "ID_MAX",
     "BranchEntry",
     "CustomerEntry",
     "EventEntry",
@@ -36,11 +40,15 @@ __all__ = [
     "P3Fall2023Event",
 ]
 
+ID_MAX = 2**32 - 1
+"""The largest id: branch ids are ``uint32`` on the wire (``proto/dbank/v1``)."""
+
 Whole = Annotated[int, Field(strict=True)]
-"""A JSON integer: floats (even ``10.0``), strings and booleans are refused."""
-PositiveId = Annotated[int, Field(strict=True, gt=0)]
-EventId = Annotated[int, Field(strict=True, ge=0)]
-Balance = Annotated[int, Field(strict=True, ge=0)]
+"""A JSON integer: floats (even ``10.0``), strings and booleans are refused. Its range is
+checked where its meaning is known (``_input``): a query's placeholder is ignored."""
+PositiveId = Annotated[int, Field(strict=True, gt=0, le=ID_MAX)]
+EventId = Annotated[int, Field(strict=True, ge=0, le=ID_MAX)]
+Balance = Annotated[int, Field(strict=True, ge=0, le=MAX_AMOUNT)]
 InterfaceName = Literal["query", "deposit", "withdraw"]
 
 

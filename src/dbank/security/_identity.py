@@ -37,8 +37,9 @@ from collections.abc import Iterable, Mapping
 
 from cryptography import x509
 
-MAX_BRANCH_ID = 2**31 - 1
-"""Branch ids are int32 on the wire."""
+MAX_BRANCH_ID = 2**32 - 1
+"""Branch ids are ``uint32`` on the wire (``dbank.ledger.MAX_BRANCH_ID``; this package
+stands apart from the ledger, and a test holds the two equal)."""
 
 _BRANCH_URI = re.compile(r"dbank://branch/([1-9][0-9]{0,9})")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")

@@ -20,6 +20,7 @@ from dbank.security import PkiError, TokenVerifier
 from dbank.server._authentication import AuthInterceptor
 from dbank.server._bank_servicer import BankServicer
 from dbank.server._credentials import BranchCredentials
+from dbank.server._guard import GuardInterceptor
 from dbank.server._heap import settle_heap
 from dbank.server._interceptors import ErrorInterceptor
 from dbank.server._lamport import LamportInterceptor
@@ -183,10 +184,12 @@ class BranchServer:
 def _interceptors(
     branch: Branch, verifier: TokenVerifier | None, trace: BranchTrace | None
 ) -> list[grpc.aio.ServerInterceptor]:
-    # Errors outermost: refusals of authentication become statuses too. Lamport innermost:
-    # it sees a handler's errors before they become statuses.
+    # Errors outermost: refusals of authentication become statuses too. The guard next:
+    # nothing else sees a request it has not parsed and checked. Lamport innermost: it
+    # sees a handler's errors before they become statuses.
     chain: list[grpc.aio.ServerInterceptor] = [
         ErrorInterceptor(),
+        GuardInterceptor(),
         AuthInterceptor(branch, verifier),
     ]
     if trace is not None:

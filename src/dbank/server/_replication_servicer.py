@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 
 import grpc
 
+from dbank._log_limit import RepeatLimiter
 from dbank._proto import bank_pb2, replication_pb2_grpc
 from dbank._proto import replication_pb2 as pb
 from dbank._status import abort_with
@@ -60,11 +61,13 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
         self._inbound = inbound
         self._trace = trace
         self._secure = secure
-        self._refused: set[tuple[str, int | None, int]] = set()
+        self._quiet = RepeatLimiter(log)
+        """Refusals of a peer's calls, each kind logged once per peer and then counted: a
+        refused peer reconnects and is refused again many times a second."""
         self._proven: dict[tuple[bytes, ...], int | None] = {}
         """``branch_id_of_peer`` by the caller's verified certificates: parsing one on
         every call cost more than anything else the servicer does per call."""
-        self._streams: set[asyncio.Queue[pb.ReplicateRequest | None]] = set()
+        self._streams: set[asyncio.Queue[_Queued]] = set()
         self._closing = False
 
     def close(self) -> None:
@@ -73,6 +76,7 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
         self._closing = True
         for stream in self._streams:
             stream.put_nowait(None)
+        self._quiet.flush()  # the counts of refusals not yet said
 
     def _check_caller(self, context: grpc.aio.ServicerContext, claimed: int) -> None:
         """Refuse a caller that is not the branch ``claimed`` names, then one that is not a
@@ -111,12 +115,15 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
         return proven
 
     def _log_refusal(self, reason: str, proven: int | None, claimed: int) -> None:
-        # One line per kind of refusal and caller, not one per retry.
-        key = (reason, proven, claimed)
-        if key not in self._refused:
-            self._refused.add(key)
-            who = "a caller without a branch certificate" if proven is None else f"branch {proven}"
-            log.warning("refused %s claiming to be branch %d: %s", who, claimed, reason)
+        # One line per kind of refusal and caller, then a count, not one per retry.
+        who = "a caller without a branch certificate" if proven is None else f"branch {proven}"
+        self._quiet.warning(
+            (reason, proven, claimed),
+            "refused %s claiming to be branch %d: %s",
+            who,
+            claimed,
+            reason,
+        )
 
     def _check_peer(self, branch_id: int) -> None:
         if branch_id not in self._branch.config.peers:
@@ -135,11 +142,12 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
             return
         # Requests are read by a task of their own into a queue, so that ``close`` can end
         # the stream by queueing its end.
-        stream: asyncio.Queue[pb.ReplicateRequest | None] = asyncio.Queue()
+        stream: asyncio.Queue[_Queued] = asyncio.Queue()
         reader = asyncio.create_task(_read_into(request_iterator, stream))
         self._streams.add(stream)
+        peer_id: int | None = None
         try:
-            first = await stream.get()
+            first = await _next(stream)
             if first is None or not first.HasField("hello"):
                 raise InvalidArgument("a replication stream starts with a Hello")
             peer_id = first.hello.branch_id
@@ -152,7 +160,7 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
             trace = self._trace
             with self._inbound.streaming(peer_id):
                 yield pb.ReplicateResponse(applied=vector_to_wire(self._branch.version_vector))
-                while (request := await stream.get()) is not None:
+                while (request := await _next(stream)) is not None:
                     if not request.HasField("batch"):
                         raise InvalidArgument("only op batches follow the Hello")
                     if trace is None:
@@ -162,8 +170,16 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
                     else:
                         yield await self._apply_traced(request.batch, peer_id, trace)
         except DbankError as exc:
-            if not isinstance(exc, PermissionDenied):  # logged once per caller already
-                log.warning("replication stream refused: %s", exc)
+            if not isinstance(exc, PermissionDenied):  # logged by _check_caller already
+                # ORIGIN_MISMATCH, REPLICATION_HALTED, CLOCK_AHEAD...: the peer reconnects
+                # and is refused again; one line per peer and reason, then a count.
+                self._quiet.warning(
+                    ("stream", exc.reason, peer_id),
+                    "replication stream from branch %s refused: %s: %s",
+                    "?" if peer_id is None else peer_id,
+                    exc.reason,
+                    exc,
+                )
             await abort_with(context, exc)
         finally:
             self._streams.discard(stream)
@@ -218,12 +234,30 @@ class ReplicationServicer(replication_pb2_grpc.ReplicationServicer):
         return pb.RequestRightsResponse(granted=grant.body.amount, grant_op=encode_op(grant))
 
 
+_Queued = pb.ReplicateRequest | DbankError | None
+"""A request of the stream, the reason the rest cannot be read (a message the edge
+refused), or its end."""
+
+
 async def _read_into(
-    requests: AsyncIterator[pb.ReplicateRequest],
-    stream: asyncio.Queue[pb.ReplicateRequest | None],
+    requests: AsyncIterator[pb.ReplicateRequest], stream: asyncio.Queue[_Queued]
 ) -> None:
     try:
         async for request in requests:
             stream.put_nowait(request)
+    except DbankError as exc:
+        stream.put_nowait(exc)
     finally:
         stream.put_nowait(None)
+
+
+async def _next(stream: asyncio.Queue[_Queued]) -> pb.ReplicateRequest | None:
+    """The stream's next request, or None at its end.
+
+    Raises:
+        DbankError: the edge refused the next message (``dbank.server._guard``).
+    """
+    queued = await stream.get()
+    if isinstance(queued, DbankError):
+        raise queued
+    return queued

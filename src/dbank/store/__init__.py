@@ -6,9 +6,16 @@ processes share is also a ``SharedStore`` (a replication lease, commit notices).
 """
 
 from dbank.store._base import Commit, Snapshot, Store
-from dbank.store._errors import LeaseLost, StoreConflict, StoreUnusable, UnsafeSettings
+from dbank.store._errors import (
+    LeaseLost,
+    StoreConflict,
+    StoreCorrupt,
+    StoreUnusable,
+    UnsafeSettings,
+)
+from dbank.store._integrity import Verification, row_digest
 from dbank.store._memory import MemoryStore
-from dbank.store._open import StoreSpec, open_store
+from dbank.store._open import StoreSpec, open_store, remember_branch, verify_store
 from dbank.store._shared import Lease, SharedStore
 from dbank.store._sqlite import SCHEMA_VERSION as SQLITE_SCHEMA_VERSION
 from dbank.store._sqlite import SqliteStore
@@ -27,10 +34,15 @@ __all__ = [
     "SqliteStore",
     "Store",
     "StoreConflict",
+    "StoreCorrupt",
     "StoreSpec",
     "StoreUnusable",
     "UnsafeSettings",
+    "Verification",
     "claim_database",
     "open_store",
     "parse_redis_url",
+    "remember_branch",
+    "row_digest",
+    "verify_store",
 ]

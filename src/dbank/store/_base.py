@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from dbank.ledger import IdempotencyKey, LedgerState, Op, Outcome, StateDelta, VersionVector
+from dbank.store._integrity import Verification
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,19 @@ class Store(Protocol):
         Reads committed state in one consistent read and writes nothing; a backend keeps
         an index by ``(account_id, hlc, origin, seq)``, so a page costs O(limit) reads
         plus the ops it skips.
+
+        Raises:
+            Unavailable: the store could not be read.
+        """
+        ...
+
+    async def verify(self, *, replay: bool = False) -> Verification:
+        """Check that the store holds what was written (design §7.3): every row of ops,
+        state and outcomes against its digest, and the version vector against the ops
+        (each origin's ops are exactly seqs 1 to its entry). With ``replay``, also decode
+        every op, apply the ops to an empty state, and compare the result with the stored
+        state (and a backend's history index with the ops). Reads one consistent state
+        and writes nothing; problems are reported, not raised.
 
         Raises:
             Unavailable: the store could not be read.

@@ -1,15 +1,18 @@
-"""Errors a store raises besides ``Unavailable``, each a kind of ``Unavailable``: the
-request that met one may be retried, and nothing was written.
+"""Errors a store raises besides ``Unavailable``. The kinds of ``Unavailable`` are
+transient: the request that met one may be retried, and nothing was written.
+``StoreCorrupt`` is not: what the store holds cannot be trusted.
 
     Unavailable
     ├── StoreUnusable   the store cannot be used as configured (raised when opening it)
     ├── StoreConflict   another process committed to the same store first
     └── LeaseLost       this process no longer holds the branch's replication lease
+    Internal
+    └── StoreCorrupt    a stored row is not what was written (STORE_CORRUPT)
 """
 
 from __future__ import annotations
 
-from dbank.ledger import Unavailable
+from dbank.errors import Internal, Unavailable
 
 
 class StoreUnusable(Unavailable):
@@ -30,3 +33,12 @@ class LeaseLost(Unavailable):
 
 class UnsafeSettings(StoreUnusable):
     """The store's settings can lose acknowledged commits (design §7)."""
+
+
+class StoreCorrupt(Internal):
+    """The store holds something other than what was written: a row whose digest does
+    not match, ops missing from the version vector's range, a state the ops do not give,
+    or a data directory that held a branch whose store is gone or empty. The branch
+    refuses to serve it (design §7.3); ``dbank verify`` lists what differs."""
+
+    reason = "STORE_CORRUPT"

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dbank.ledger import IdempotencyKey, LedgerState, Op, Outcome, VersionVector, history_accounts
 from dbank.ledger.history import position
 from dbank.store._base import Commit, Decide, Snapshot
+from dbank.store._integrity import Verification
+from dbank.store._integrity import replay as _replay
 
 
 class MemoryStore:
@@ -86,6 +88,20 @@ class MemoryStore:
             key=position,
         )
         return found[: max(limit, 0)]
+
+    async def verify(self, *, replay: bool = False) -> Verification:
+        # Nothing can change memory behind the store's back: only the ops can disagree.
+        found = Verification("memory")
+        found.count("ops", len(self._ops))
+        found.count("outcomes", len(self._outcomes))
+        counts: dict[int, tuple[int, int]] = {}
+        for origin, seq in self._ops:
+            count, last = counts.get(origin, (0, 0))
+            counts[origin] = (count + 1, max(last, seq))
+        found.check_vector(self._state.applied, counts)
+        if replay:
+            _replay(list(self._ops.values()), (await self.load()).state, found)
+        return found
 
     async def close(self) -> None:
         return None

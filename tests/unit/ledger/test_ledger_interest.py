@@ -26,7 +26,7 @@ from dbank.ledger import (
     WrongAccountType,
     plan,
 )
-from dbank.ledger.clock import LOGICAL_BITS, day_start_hlc, hlc_day
+from dbank.ledger.clock import FIRST_DAY, LAST_DAY, LOGICAL_BITS, day_start_hlc, hlc_day
 from dbank.ledger.codec import decode_op, encode_op
 from dbank.ledger.interest import (
     Accrual,
@@ -88,11 +88,31 @@ def test_bad_rates_are_refused(text: str) -> None:
     assert (error.value.reason, error.value.metadata["field"]) == ("INVALID_RATE", "annual_rate")
 
 
-@pytest.mark.parametrize("text", ["2024-2-1", "2024-02-30", "20240201", "yesterday", ""])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-2-1",
+        "2024-02-30",
+        "20240201",
+        "yesterday",
+        "",
+        "2026-W01-1",  # an ISO week date, which date.fromisoformat takes
+        "\uff12\uff10\uff12\uff14-02-01",  # digits of another script (fullwidth)
+        "1969-12-31",  # before the first HLC
+        "9999-12-31",  # past the last day an int64 HLC can hold
+    ],
+)
 def test_bad_days_are_refused(text: str) -> None:
     with pytest.raises(InvalidArgument) as error:
         parse_day(text, field="as_of")
     assert error.value.reason == "INVALID_AS_OF"
+
+
+def test_every_hlc_of_the_last_day_fits_an_int64() -> None:
+    last = parse_day(LAST_DAY.isoformat(), field="as_of")
+    assert parse_day(FIRST_DAY.isoformat(), field="as_of") == dt.date(1970, 1, 1)
+    assert day_start_hlc(last + dt.timedelta(days=1)) <= 2**63 - 1
+    assert day_start_hlc(last + dt.timedelta(days=2)) > 2**63 - 1
 
 
 def test_only_days_that_are_over_get_interest() -> None:

@@ -207,7 +207,7 @@ def test_a_bad_host_is_refused_before_anything_is_written(tmp_path: Path, host: 
     assert not (tmp_path / "tls").exists()
 
 
-@pytest.mark.parametrize("branches", [[0], [-1], [2**31], [1, 1], [True]])
+@pytest.mark.parametrize("branches", [[0], [-1], [2**32], [1, 1], [True]])
 def test_bad_branch_ids_are_refused(tmp_path: Path, branches: list[int]) -> None:
     with pytest.raises(ValueError, match=r"branch"):
         init_pki(tmp_path / "tls", branches)

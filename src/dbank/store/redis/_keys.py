@@ -21,6 +21,9 @@ key                    type    holds
 ``fence``              string  the last fencing token handed out (only grows)
 ``commits``            channel not a key: each commit of ops publishes its process's name
 =====================  ======  ===========================================================
+
+From schema 3 on, every value of the hashes from ``accounts`` to ``postings`` and every
+item of an ``ops`` list starts with its row's digest and a space (``_rows``).
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ from dataclasses import dataclass
 
 from dbank.ledger import IdempotencyKey
 
-SCHEMA_VERSION = "2"
-UPGRADABLE_SCHEMAS = ("1",)
-"""Schemas whose keys ``RedisStore.open`` brings to ``SCHEMA_VERSION``: 1 lacks ``credits``."""
+SCHEMA_VERSION = "3"
+UPGRADABLE_SCHEMAS = ("1", "2")
+"""Schemas whose keys ``RedisStore.open`` brings to ``SCHEMA_VERSION``: 1 lacks ``credits``,
+both lack the digests of schema 3."""
 _POSITION_WIDTH = 20  # digits of 2^63 - 1 and 2^64: every hlc, origin and seq fits
 
 

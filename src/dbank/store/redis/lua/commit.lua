@@ -5,6 +5,10 @@
 -- are doubles; amounts reach 2^63 - 1): Python computes every new value, and the script
 -- checks that the state it was computed from is still the stored one.
 --
+-- Every stored value and every value in ARGV below except seqs and the base vector is
+-- "DIGEST PAYLOAD" (store/redis/_rows.py): the digest is 32 hex digits, so a payload
+-- starts at character 34. Python makes and checks digests; the script only strips them.
+--
 -- KEYS: 1 meta, 2 accounts, 3 rights, 4 applied, 5 outcomes, 6 fence, 7 postings,
 --   8 credits, then per op its ops list followed by the history set of each account whose
 --   history holds it.
@@ -51,9 +55,12 @@ local base_count = tonumber(arg())
 if base_count ~= stored_count then
   return refuse('the version vector changed')
 end
+local function payload(value)
+  return string.sub(value, 34)
+end
 local vector = {}
 for i = 1, #stored, 2 do
-  vector[stored[i]] = stored[i + 1]
+  vector[stored[i]] = payload(stored[i + 1])
 end
 for _ = 1, base_count do
   local origin, seq = arg(), arg()
@@ -101,12 +108,12 @@ for _, item in ipairs(accounts) do
   end
 end
 for _, item in ipairs(rights) do
-  if not string.match(item[2], '^%d+$') then
+  if not string.match(payload(item[2]), '^%d+$') then
     return redis.error_reply('DBANK_INVALID share ' .. item[1] .. ' = ' .. item[2])
   end
 end
 for _, item in ipairs(credits) do
-  if not string.match(item[2], '^%-?%d+$') then
+  if not string.match(payload(item[2]), '^%-?%d+$') then
     return redis.error_reply('DBANK_INVALID net credit ' .. item[1] .. ' = ' .. item[2])
   end
 end
