@@ -43,8 +43,9 @@ from dbank.server import BranchServer
 
 IDS = (1, 2, 3)
 ORDERS = list(itertools.permutations(IDS))
-ROUNDS_PER_ORDER = int(os.environ.get("DBANK_START_ORDER_ROUNDS", "3"))
-"""Rounds of each of the 6 orders (the issue's 20 with ``DBANK_START_ORDER_ROUNDS=20``)."""
+ROUNDS_PER_ORDER = int(os.environ.get("DBANK_START_ORDER_ROUNDS", "4"))
+"""Rounds of each of the 6 orders: 24 banks started by default, more with
+``DBANK_START_ORDER_ROUNDS``."""
 START_DEADLINE = 20.0
 REFUSAL_WINDOW = 1.0
 """The refusal test's window of repeated log lines (the branches' is 10 s)."""

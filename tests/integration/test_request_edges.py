@@ -6,7 +6,11 @@ reason, nothing changes, and the branch logs no traceback."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import random
+import time
 from collections.abc import Callable, Iterator
 
 import grpc
@@ -331,3 +335,138 @@ def test_the_bank_still_replicates_after_all_of_it(
     assert _balance(account, branches[2]) == 1000
     for process in branches.values():
         _no_traceback(process)
+
+
+# What only a branch could send, and sent wrong -------------------------------------------
+
+
+def _replicate(peer: grpc.Channel, *ops: bytes) -> Refused | list[rpb.ReplicateResponse]:
+    """One Replicate stream as branch 2 (its certificate): Hello, then one batch."""
+    requests = [
+        rpb.ReplicateRequest(hello=rpb.Hello(branch_id=2)),
+        rpb.ReplicateRequest(batch=rpb.OpBatch(ops=list(ops))),
+    ]
+    stream = peer.stream_stream(
+        "/dbank.v1.Replication/Replicate",
+        request_serializer=rpb.ReplicateRequest.SerializeToString,
+        response_deserializer=rpb.ReplicateResponse.FromString,
+    )
+    replies = []
+    try:
+        for reply in stream(iter(requests), timeout=10):
+            replies.append(reply)
+            if len(replies) == 2:
+                break
+    except grpc.RpcError as exc:
+        return Refused(exc)
+    return replies
+
+
+def _op(
+    origin: int, seq: object, deps: str = "[]", hlc: object = None, amount: object = 5
+) -> bytes:
+    stamp = time.time_ns() // 1_000_000 << 16 if hlc is None else hlc
+    return f'[{origin},{seq},{deps},{stamp},["x","r"],"USD","deposit","acct-x",{amount}]'.encode()
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        _op(2, 0),  # seq 0 once read as "applied already", then as another op: a halt
+        _op(2, -1),
+        _op(2, 1, deps="[[99,1]]"),  # a dep no branch of the bank has: held for ever
+        _op(2, 1, hlc="Infinity"),
+        _op(2, 1, hlc="1e400"),
+        _op(2, 1, amount=2**200),
+        _op(0, 2),  # a second genesis op
+    ],
+)
+def test_an_op_no_branch_could_have_made_is_malformed_and_changes_nothing(
+    branches: dict[int, BranchProcess], bank: grpc.Channel, peer: grpc.Channel, op: bytes
+) -> None:
+    answer = _replicate(peer, op)
+    assert isinstance(answer, Refused)
+    assert (answer.code, answer.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED_OP")
+    _no_traceback(branches[1])
+    # Branch 2's own ops still reach branch 1: nothing halted, nothing held in their way.
+    account = unique_id("after-op")
+    with channel(branches[2].address) as at_two:
+        stub = BankStub(at_two)
+        stub.CreateAccount(
+            pb.CreateAccountRequest(
+                account_id=account, owner="o", type=pb.ACCOUNT_TYPE_CHECKING, request_id="o"
+            ),
+            timeout=10,
+        )
+        reply = stub.Deposit(
+            pb.DepositRequest(account_id=account, amount=9, request_id=unique_id("d")),
+            timeout=10,
+        )
+    assert list(reply.unconfirmed_branches) == []
+    assert _balance(account, branches[1]) == 9
+
+
+def _forged_page_token(
+    account_id: str, snapshot: list[list[int]], after: list[int], balance: int
+) -> str:
+    body = json.dumps([1, account_id, snapshot, after, balance], separators=(",", ":")).encode()
+    raw = hashlib.sha256(body).digest()[:8] + body
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def test_a_page_token_with_numbers_past_the_store_is_refused(
+    branches: dict[int, BranchProcess], bank: grpc.Channel, account: str
+) -> None:
+    stub = BankStub(bank)
+    first = stub.ListTransactions(
+        pb.ListTransactionsRequest(account_id=account, page_size=1), timeout=10
+    )
+    assert first.next_page_token
+    snapshot = [[int(o), int(s)] for o, s in first.session.applied.items()]
+    entry = first.entries[0]
+    after = [0, entry.op_id.origin, entry.op_id.seq]
+    for forged in (
+        _forged_page_token(account, snapshot, after, 2**63 - 1),  # a running balance past int64
+        _forged_page_token(account, snapshot, [2**63, 1, 1], 0),
+        _forged_page_token(account, [[2**32, 1]], after, 0),
+    ):
+        request = pb.ListTransactionsRequest(account_id=account, page_size=5, page_token=forged)
+        refused = _refused(bank, "/dbank.v1.Bank/ListTransactions", request)
+        assert (refused.code, refused.reason) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "INVALID_PAGE_TOKEN",
+        )
+    _no_traceback(branches[1])
+
+
+def test_a_session_counting_more_genesis_ops_than_the_bank_has_is_refused_at_once(
+    bank: grpc.Channel, account: str
+) -> None:
+    session = pb.VersionVector()
+    session.applied[0] = 7
+    call = bank.unary_unary("/dbank.v1.Bank/GetBalance")
+    request = pb.GetBalanceRequest(account_id=account, session=session)
+    with pytest.raises(grpc.RpcError) as refused:
+        call(request.SerializeToString(), timeout=2.5)
+    assert Refused(refused.value).reason == "UNKNOWN_BRANCH"
+
+
+def test_a_retry_at_another_branch_is_confirmed_by_the_branch_that_made_it(
+    branches: dict[int, BranchProcess], bank: grpc.Channel, account: str
+) -> None:
+    request_id = unique_id("retry")
+    first = BankStub(bank).Deposit(
+        pb.DepositRequest(account_id=account, amount=5, request_id=request_id), timeout=10
+    )
+    with channel(branches[2].address) as at_two:
+        # Within 2.5 s: waiting for branch 1 to confirm its own op would take 5.
+        again = BankStub(at_two).Deposit(
+            pb.DepositRequest(
+                account_id=account, amount=5, request_id=request_id, request_branch=1
+            ),
+            timeout=2.5,
+        )
+    assert (again.op_id, list(again.unconfirmed_branches)) == (first.op_id, [])
+    BankStub(bank).Withdraw(
+        pb.WithdrawRequest(account_id=account, amount=5, request_id=unique_id("undo")), timeout=10
+    )

@@ -159,16 +159,23 @@ class VersionVector(_message.Message):
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     APPLIED_FIELD_NUMBER: _builtins.int
+    FROM_BRANCH_FIELD_NUMBER: _builtins.int
+    from_branch: _builtins.int
+    """In a reply, the branch that answered: its replica held all of `applied` then. In a
+    request, the branch the token last came from (0: none known): a branch that lacks part
+    of the token fetches it from there first, one peer instead of every one.
+    """
     @_builtins.property
     def applied(self) -> _containers.ScalarMap[_builtins.int, _builtins.int]: ...
     def __init__(
         self,
         *,
         applied: _abc.Mapping[_builtins.int, _builtins.int] | None = ...,
+        from_branch: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "from_branch", b"from_branch"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

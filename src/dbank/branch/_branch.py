@@ -229,8 +229,9 @@ class Branch:
 
     # Sessions --------------------------------------------------------------------------
 
-    async def cover(self, session: VersionVector, within: float) -> None:
-        """Wait until this replica covers ``session``, pulling from peers if need be.
+    async def cover(self, session: VersionVector, within: float, *, source: int = 0) -> None:
+        """Wait until this replica covers ``session``, pulling from peers if need be:
+        first from ``source``, the branch the token came from (0: unknown).
 
         Raises:
             InvalidArgument: ``UNKNOWN_BRANCH``, the session names a branch that is not
@@ -249,9 +250,16 @@ class Branch:
                 reason="UNKNOWN_BRANCH",
                 field="session",
             )
+        if session[GENESIS_ORIGIN] > (0 if self.config.genesis is None else 1):
+            raise InvalidArgument(
+                f"the session counts {session[GENESIS_ORIGIN]} genesis ops; this bank has"
+                f" {0 if self.config.genesis is None else 1}",
+                reason="UNKNOWN_BRANCH",
+                field="session",
+            )
         # Replication usually delivers within milliseconds; pulling in parallel covers a
         # stream that is down or behind.
-        pulling = _background(self._network.pull(session, within))
+        pulling = _background(self._network.pull(session, within, source=source))
         try:
             covered = await watch.wait_for(lambda v: v.covers(session), within)
         finally:
@@ -298,7 +306,7 @@ class Branch:
             )
         for account_id in account_ids:
             check_id(account_id, field="account_id")
-        await self.cover(context.session, context.budget)
+        await self.cover(context.session, context.budget, source=context.session_source)
         return Reading(self._views(account_ids), self.version_vector)
 
     def _views(self, account_ids: Sequence[str]) -> list[AccountView]:
@@ -328,7 +336,7 @@ class Branch:
         Raises:
             AccountExists, RequestIdReused, Unavailable.
         """
-        await self.cover(context.session, context.budget)
+        await self.cover(context.session, context.budget, source=context.session_source)
         owner = owner_branch(command.account_id, self.config.branch_ids)
         if owner != self.branch_id:
             op_id, session = await self._network.open_at_owner(owner, command, context.budget)
@@ -366,7 +374,7 @@ class Branch:
                 reason="UNKNOWN_BRANCH",
                 field="request_branch",
             )
-        await self.cover(context.session, context.budget)
+        await self.cover(context.session, context.budget, source=context.session_source)
         if owner and owner != self.branch_id:
             # The request id is that branch's to decide (design §3.1): answer here only
             # if its op has replicated here already.
@@ -512,7 +520,17 @@ class Branch:
             raise InvalidArgument(
                 f"a received op is not an op ({exc.message})", reason="MALFORMED_OP"
             ) from None
+        bank = {GENESIS_ORIGIN, *self.config.branch_ids}
         for op in decoded:
+            strangers = sorted({op.id.origin, *op.deps} - bank)
+            if strangers or (op.id.origin == GENESIS_ORIGIN and op.id.seq != 1):
+                # An op no branch of this bank could have made: held for its deps, it
+                # would wait forever (and keep the real op of its id out).
+                raise InvalidArgument(
+                    f"op {op.id} names branch {strangers[0] if strangers else 0}, which has"
+                    " no such op in this bank",
+                    reason="MALFORMED_OP",
+                )
             if origin and op.id.origin != origin:
                 raise PermissionDenied(
                     f"branch {origin} sent op {op.id} of branch {op.id.origin}: a branch"
@@ -555,7 +573,7 @@ class Branch:
             DayNotClosed: some branch may still write ops dated ``as_of`` or earlier.
             Unavailable, StaleAccrual (retry).
         """
-        await self.cover(context.session, context.budget)
+        await self.cover(context.session, context.budget, source=context.session_source)
         check_past(command.as_of, self._today())
         owner = owner_branch(command.account_id, self.config.branch_ids)
         if owner != self.branch_id:
@@ -680,7 +698,7 @@ class Branch:
         check_id(account_id, field="account_id")
         size = bounded_page_size(page_size)
         token = PageToken.decode(page_token, account_id) if page_token else None
-        await self.cover(context.session, context.budget)
+        await self.cover(context.session, context.budget, source=context.session_source)
         if token is not None:
             await self.cover(token.snapshot, context.budget)
         record = self._writer.state.account(account_id)
@@ -704,7 +722,7 @@ class Branch:
         """
         check_id(account_id, field="account_id")
         check_range(first_day, last_day)
-        await self.cover(context.session, context.budget)
+        await self.cover(context.session, context.budget, source=context.session_source)
         state = self._writer.state
         record = state.account(account_id)
         balance, snapshot = state.balance(account_id), self.version_vector

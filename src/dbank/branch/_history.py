@@ -12,11 +12,20 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from dbank.ledger import Entry, InterestPosting, Op, PageToken, Statement, VersionVector
+from dbank.ledger import (
+    Entry,
+    InterestPosting,
+    InvalidArgument,
+    Op,
+    PageToken,
+    Statement,
+    VersionVector,
+)
 from dbank.ledger.clock import hlc_day
 from dbank.ledger.history import Position, change_of, day_position, entries, position
 from dbank.ledger.interest import Accrual, Period, accrue
 from dbank.ledger.statement import build_statement, check_size
+from dbank.money import MAX_AMOUNT
 from dbank.store import Store
 
 READ_BATCH = 1000
@@ -44,6 +53,14 @@ class HistoryReader:
             account_id, after=after, snapshot=snapshot, limit=size + 1
         )
         listed = entries(ops[:size], account_id, balance)
+        if any(not 0 <= entry.balance <= MAX_AMOUNT for entry in listed):
+            # No account's running balance leaves 0..int64: the token's balance is not one
+            # its listing had.
+            raise InvalidArgument(
+                "page_token is not a token of this account's listing; start again without one",
+                reason="INVALID_PAGE_TOKEN",
+                field="page_token",
+            )
         if len(ops) <= size:
             return Page(listed, None)
         last = listed[-1]

@@ -32,9 +32,10 @@ class Network(Protocol):
         return those that had not after ``within`` seconds, and those not connected."""
         ...
 
-    async def pull(self, wanted: VersionVector, within: float) -> None:
+    async def pull(self, wanted: VersionVector, within: float, *, source: int = 0) -> None:
         """Fetch from other branches the ops this replica lacks of ``wanted`` (best effort:
-        the caller waits for the state it needs on its own)."""
+        the caller waits for the state it needs on its own): from ``source`` first, a
+        branch known to have held all of it (0: none known)."""
         ...
 
     async def sealed_count(self, branch: int, hlc: int, within: float) -> int:
@@ -94,7 +95,7 @@ class NoPeers:
     async def confirm(self, op_id: OpId, within: float) -> list[int]:
         return []
 
-    async def pull(self, wanted: VersionVector, within: float) -> None:
+    async def pull(self, wanted: VersionVector, within: float, *, source: int = 0) -> None:
         return None
 
     async def sealed_count(self, branch: int, hlc: int, within: float) -> int:

@@ -20,12 +20,15 @@ class RequestContext:
         budget: seconds this branch may spend waiting on others for the request.
         request_branch: for a retried write, the branch its request id was first sent to
             (0: none; this branch decides).
+        session_source: the branch the session token last came from (0: unknown): where
+            to fetch what this replica lacks of it first.
     """
 
     session: VersionVector = field(default_factory=VersionVector)
     wait_all: bool = True
     budget: float = MAX_WAIT
     request_branch: int = 0
+    session_source: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -379,10 +379,11 @@ class BankClient:
         timeout with its retries, and advance the session by the reply's token. (Each
         write sets its write concern where it builds its request.)"""
         request.session.CopyFrom(vector_to_wire(self.session.token))
+        request.session.from_branch = self.session.source
         reply = await call(
             method, request, within=self._timeout, retry=self._retry, metadata=self._metadata
         )
-        self.session.observe(vector_from_wire(reply.session))
+        self.session.observe(vector_from_wire(reply.session), reply.session.from_branch)
         return reply
 
 

@@ -20,9 +20,10 @@ START_DEADLINE = 30.0
 
 
 async def wait_connected(addresses: Mapping[int, str], *, ca: bytes | None = None) -> None:
-    """Return once every branch reports ``dbank.v1.Replication`` SERVING: its streams to
-    all of its peers are up. Watches each branch's health (no polling; over TLS with the
-    bank's CA ``ca``, if given); the caller bounds the wait.
+    """Return once every branch reports ``dbank.v1.Replication`` SERVING: every stream it
+    runs is up (to all of its peers, in a bank of up to 8 branches). Watches each
+    branch's health (no polling; over TLS with the bank's CA ``ca``, if given); the
+    caller bounds the wait.
 
     Raises:
         RunError: a branch ended its health watch before that.

@@ -25,7 +25,7 @@ from dbank.ledger.ops import (
     Withdrawal,
 )
 from dbank.ledger.outcome import Outcome
-from dbank.ledger.version_vector import OpId, VersionVector
+from dbank.ledger.version_vector import MAX_BRANCH_ID, OpId, VersionVector
 
 _KINDS: dict[str, type[OpBody]] = {
     "open": OpenAccount,
@@ -74,23 +74,61 @@ def encode_op(op: Op) -> bytes:
 
 
 def decode_op(data: bytes) -> Op:
-    """Raises ``Internal`` for bytes that are not an encoded op."""
+    """Raises ``Internal`` for bytes that are not an encoded op, or whose numbers are out
+    of what an op can hold (an origin beyond uint32, a seq below 1, an amount beyond
+    int64...): such an op was never made by a branch, so it is not one."""
     try:
-        origin, seq, deps, hlc, request, currency, kind, *fields = json.loads(data)
+        origin, seq, deps, hlc, request, currency, kind, *fields = json.loads(
+            data, parse_constant=_no_constant
+        )
         caller, request_id = request if isinstance(request, list) else ("", request)
         cls = _KINDS[kind]
         fields = _from_json(fields, _FIELD_TYPES[cls])
-        return Op(
-            id=OpId(int(origin), int(seq)),
-            deps=VersionVector((int(o), int(s)) for o, s in deps),
-            hlc=int(hlc),
+        op = Op(
+            id=OpId(_within(origin, 0, MAX_BRANCH_ID), _within(seq, 1, _INT64_MAX)),
+            deps=VersionVector(
+                (_within(o, 0, MAX_BRANCH_ID), _within(s, 1, _INT64_MAX)) for o, s in deps
+            ),
+            hlc=_within(hlc, 0, _INT64_MAX),
             request_id=str(request_id),
             currency=str(currency),
             body=cls(*fields),
             caller=str(caller),
         )
-    except (ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
+        _check_body(op.body)
+        return op
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError, OverflowError) as exc:
         raise Internal(f"undecodable op: {type(exc).__name__}") from exc
+
+
+_INT64_MAX = 2**63 - 1
+_MAX_TEXT = 256
+"""The longest string an op's body holds (the bound on every request field)."""
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number an op holds")
+
+
+def _within(value: object, low: int, high: int) -> int:
+    number = _integer(value)
+    if not low <= number <= high:
+        raise ValueError(f"{number} is not in {low}..{high}")
+    return number
+
+
+def _check_body(body: OpBody) -> None:
+    """Every amount of a body from 1 (0 for interest) to int64's largest, every other
+    number within int64, every string within ``_MAX_TEXT``."""
+    for name in body.__slots__:
+        value = getattr(body, name)
+        if isinstance(value, str) and len(value) > _MAX_TEXT:
+            raise ValueError(f"{name} is {len(value)} characters long")
+        if isinstance(value, int) and not isinstance(value, AccountType):
+            # Interest may post nothing (it still marks its days); every other amount moves
+            # at least one minor unit.
+            low = -_INT64_MAX - 1 if name != "amount" else 0 if isinstance(body, Interest) else 1
+            _within(value, low, _INT64_MAX)
 
 
 def _to_json(value: object) -> object:

@@ -31,7 +31,7 @@ from dbank.ledger.ops import (
     Transfer,
     Withdrawal,
 )
-from dbank.ledger.version_vector import OpId, VersionVector
+from dbank.ledger.version_vector import MAX_BRANCH_ID, OpId, VersionVector
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -193,8 +193,10 @@ class PageToken:
         return token
 
 
-def _int(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+def _int(value: object, high: int = 2**63 - 1) -> int:
+    """A count, a position or a balance: what the store and the wire hold (int64; an
+    origin: uint32), never more."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
         raise ValueError(value)
     return value
 
@@ -202,11 +204,11 @@ def _int(value: object) -> int:
 def _pairs(value: object) -> list[tuple[int, int]]:
     if not isinstance(value, list):
         raise TypeError(value)
-    return [(_int(origin), _int(seq)) for origin, seq in value]
+    return [(_int(origin, MAX_BRANCH_ID), _int(seq)) for origin, seq in value]
 
 
 def _position(value: object) -> Position:
     if not isinstance(value, list) or len(value) != 3:
         raise ValueError(value)
-    hlc, origin, seq = (_int(part) for part in value)
-    return (hlc, origin, seq)
+    hlc, origin, seq = value
+    return (_int(hlc), _int(origin, MAX_BRANCH_ID), _int(seq))

@@ -7,6 +7,13 @@ is ``dbank.server``'s Replication servicer.
 from dbank.replication._inbound import InboundStreams
 from dbank.replication._link import OutboundLink
 from dbank.replication._peer import SERVER_OPTIONS
-from dbank.replication._replicator import Replicator
+from dbank.replication._replicator import FULL_MESH_BRANCHES, Replicator, stream_targets
 
-__all__ = ["SERVER_OPTIONS", "InboundStreams", "OutboundLink", "Replicator"]
+__all__ = [
+    "FULL_MESH_BRANCHES",
+    "SERVER_OPTIONS",
+    "InboundStreams",
+    "OutboundLink",
+    "Replicator",
+    "stream_targets",
+]

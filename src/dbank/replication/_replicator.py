@@ -10,7 +10,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 import grpc
 
@@ -50,6 +50,32 @@ CATCH_UP_EVERY = 0.5
 """While some peer streams nothing to this branch, how often it fetches what it lacks from
 the others: a stream that breaks usually comes back sooner."""
 CATCH_UP_WAIT = 5.0
+CATCH_UP_IDLE = 2.0
+"""The longest pause between two catch-up rounds that bring nothing (large banks only)."""
+SOURCE_HEAD_START = 0.25
+"""How long a pull for a session token asks only the branch the token came from, before
+it asks every peer too."""
+FULL_MESH_BRANCHES = 8
+"""Banks of up to this many branches stream every op to every branch from the start (a
+link per ordered pair). A larger bank starts with about log2(n) links per branch
+(``stream_targets``), and everything else travels by catch-up or on demand: a full mesh of
+50 branches is 2,450 connections, and their TLS handshakes were most of what a short-lived
+bank of 50 spent."""
+
+
+def stream_targets(branch_id: int, branch_ids: Iterable[int]) -> list[int]:
+    """The peers ``branch_id`` streams its own ops to from the start: all of them in a bank
+    of up to ``FULL_MESH_BRANCHES``; else, with the ids in order around a ring, the ones
+    1, 2, 4, 8... places after it, so that every branch is a few hops from every other."""
+    ordered = sorted(set(branch_ids) | {branch_id})
+    if len(ordered) <= FULL_MESH_BRANCHES:
+        return [i for i in ordered if i != branch_id]
+    at, size = ordered.index(branch_id), len(ordered)
+    targets, step = set(), 1
+    while step < size:
+        targets.add(ordered[(at + step) % size])
+        step *= 2
+    return sorted(targets)
 
 
 class Replicator:
@@ -75,10 +101,16 @@ class Replicator:
             peer_id: Peer.connect(peer_id, address, channel_credentials)
             for peer_id, address in sorted(branch.config.peers.items())
         }
+        self._on_links_changed = on_links_changed
+        self._trace = trace
         self.links = {
-            peer_id: OutboundLink(branch, peer, on_links_changed, trace)
-            for peer_id, peer in self._peers.items()
+            peer_id: OutboundLink(branch, self._peers[peer_id], on_links_changed, trace)
+            for peer_id in stream_targets(branch.branch_id, self._peers)
         }
+        """The streams of this branch's ops: to ``stream_targets`` from the start, to any
+        other peer once a write waits for its confirmation (``confirm``)."""
+        self._started = False
+        self._idle = CATCH_UP_EVERY / 2
         self.inbound = InboundStreams()
         """The peers streaming to this branch; the Replication servicer keeps it."""
         self._heard: dict[int, VersionVector] = {}
@@ -103,8 +135,9 @@ class Replicator:
         originates nothing (design §4, I3)."""
         self.attach()
         self._branch.pause_origination()
+        self._started = True
         for link in self.links.values():
-            self._tasks.append(asyncio.create_task(link.run(), name=f"link-{link.peer.branch_id}"))
+            self._run(link)
         self._tasks.append(asyncio.create_task(self._recover_own_log(), name="recover"))
         self._tasks.append(asyncio.create_task(self._catch_up(), name="catch-up"))
 
@@ -113,6 +146,20 @@ class Replicator:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(peer.close() for peer in self._peers.values()))
+
+    def _run(self, link: OutboundLink) -> None:
+        self._tasks.append(asyncio.create_task(link.run(), name=f"link-{link.peer.branch_id}"))
+
+    def _link_to(self, peer_id: int) -> OutboundLink | None:
+        """The stream to ``peer_id``, opened now if this branch had none (only once it runs
+        its links: a process without the replication lease streams nothing)."""
+        link = self.links.get(peer_id)
+        if link is None and self._started:
+            peer = self._peers[peer_id]
+            link = OutboundLink(self._branch, peer, self._on_links_changed, self._trace)
+            self.links[peer_id] = link
+            self._run(link)
+        return link
 
     def all_connected(self) -> bool:
         return all(link.connected for link in self.links.values())
@@ -178,6 +225,18 @@ class Replicator:
                 source = reachable[turn % len(reachable)]
                 turn += 1
             await self._pull_from(source, None, CATCH_UP_WAIT)
+            if len(self._peers) >= FULL_MESH_BRANCHES and self._branch.version_vector == mine:
+                await self._idle_after_empty_round(mine)
+
+    async def _idle_after_empty_round(self, mine: VersionVector) -> None:
+        """In a bank without a stream per pair some peers never stream to this branch, so
+        catch-up never ends: after a round that brought nothing, wait longer before the
+        next (up to ``CATCH_UP_IDLE``), unless some op arrives meanwhile, which says the
+        bank is busy again. A quiet bank of 50 then asks 25 times a second, not 100."""
+        self._idle = min(self._idle * 2, CATCH_UP_IDLE)
+        busy = await self._branch.committed.wait_for(lambda v: v != mine, self._idle)
+        if busy:
+            self._idle = CATCH_UP_EVERY
 
     # Network ------------------------------------------------------------------------------
 
@@ -216,17 +275,28 @@ class Replicator:
         return unreachable
 
     async def confirm(self, op_id: OpId, within: float) -> list[int]:
-        if not self.links:
+        if not self._peers:
             return []  # a bank of one branch: nothing to wait for
-        connected = [link for link in self.links.values() if link.connected]
-        confirmed = await asyncio.gather(*(link.confirms(op_id, within) for link in connected))
-        missing = {
-            link.peer.branch_id for link, ok in zip(connected, confirmed, strict=True) if not ok
-        }
-        missing.update(link.peer.branch_id for link in self.links.values() if link not in connected)
-        return sorted(missing)
+        # Every branch is to confirm: a peer this branch did not stream to yet gets a
+        # stream now, and a stream still making its first connection is waited for; one
+        # that was up and is down is not (the write answers without that branch).
+        # (The op's own origin has it: a retry forwarded here confirms an op of a peer.)
+        links = {p: self._link_to(p) for p in self._peers if p != op_id.origin}
+        deadline = time.monotonic() + within
 
-    async def pull(self, wanted: VersionVector, within: float) -> None:
+        async def confirms(link: OutboundLink | None) -> bool:
+            if link is None:
+                return False
+            if not link.attempted.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(within):
+                        await link.attempted.wait()
+            return link.connected and await link.confirms(op_id, _left(deadline))
+
+        confirmed = await asyncio.gather(*(confirms(link) for link in links.values()))
+        return sorted(i for i, ok in zip(links, confirmed, strict=True) if not ok)
+
+    async def pull(self, wanted: VersionVector, within: float, *, source: int = 0) -> None:
         if self._commit_notices is not None:
             # Another process of this branch may have committed what the caller saw: the
             # store has it at once, the peers only once some link has carried it.
@@ -234,8 +304,26 @@ class Replicator:
                 await self._branch.refresh()
             if self._branch.version_vector.covers(wanted):
                 return
-        pulls = [self._pull_from(peer, wanted, within) for peer in self._peers.values()]
-        await asyncio.gather(*pulls, return_exceptions=True)
+        deadline = time.monotonic() + within
+        first = self._peers.get(source)
+        pulls: list[asyncio.Task[None]] = []
+        try:
+            if first is not None:
+                # The token's source held all of it: one fetch there usually covers it,
+                # and costs one connection instead of one to every peer.
+                pulls.append(asyncio.create_task(self._pull_from(first, wanted, within)))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(SOURCE_HEAD_START, within)):
+                        await asyncio.shield(pulls[0])
+                if self._branch.version_vector.covers(wanted):
+                    return
+            others = [peer for peer in self._peers.values() if peer is not first]
+            for peer in others:
+                pulls.append(asyncio.create_task(self._pull_from(peer, wanted, _left(deadline))))
+            await asyncio.gather(*pulls, return_exceptions=True)
+        finally:
+            for pull in pulls:
+                pull.cancel()
 
     async def sealed_count(self, branch: int, hlc: int, within: float) -> int:
         deadline = time.monotonic() + within

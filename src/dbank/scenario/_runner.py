@@ -3,17 +3,20 @@
 One branch per branch id of the scenario (``dbank.hosting``: forked processes by default,
 or all in this process's event loop), each on a free loopback port with its own store: a SQLite
 file in a temporary directory or in ``data_dir``, or its keys in a Redis database that the
-run claims for itself (``dbank.hosting.claim_redis_database``). Once every branch's replication
-streams to all of its peers are up:
+run claims for itself (``dbank.hosting.claim_redis_database``). Once every branch serves
+(and, for a traced run, its replication streams are up):
 
 1. The shared account exists from the start: it is the bank's genesis op (design §2.2),
    made from the file before any branch starts and applied by every branch first, which
    opens it with each branch's even share of the opening balance in escrow (the
    remainder one unit each to the lowest ids).
 2. The customers' events run one after another in input order, each at its own branch,
-   all clients sharing one ``Session`` and the default ``WriteConcern.ALL``: every event
-   sees every earlier one, wherever it ran. A withdraw refused with ``InsufficientFunds``
-   is a ``"failure"`` and changes nothing. Given a trace directory, every customer and
+   all clients sharing one ``Session``: every event sees every earlier one, wherever it
+   ran (a branch that lacks some of the session's state fetches it from the branch that
+   answered last). Writes answer once durable where they ran (``WriteConcern.LOCAL``);
+   with a trace, once every branch has them (``WriteConcern.ALL``), which the trace
+   shows. A withdraw refused with ``InsufficientFunds`` is a ``"failure"`` and changes
+   nothing. Given a trace directory, every customer and
    every branch records its Lamport-clock events there (``dbank.tracing``), each event
    a request of its customer, its writes carrying request ids that name the request.
 
@@ -33,7 +36,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from dbank import _event_loop as event_loop
-from dbank.client import BankClient, Session
+from dbank.client import BankClient, Session, WriteConcern
 from dbank.hosting import (
     ForkedBranches,
     InProcessBranches,
@@ -61,7 +64,7 @@ REQUEST_DEADLINE = 30.0
 """Seconds each request may take, retries included: events run one at a time, so a slow
 machine is better waited for than failed."""
 CONNECT_DEADLINE = 30.0
-"""Seconds for every branch to start and connect to all of its peers."""
+"""Seconds for every branch to start (and, for a traced run, to connect its streams)."""
 
 _SHARED_MEMORY = "/dev/shm"
 _ROOM_PER_BRANCH = 32 * 2**20
@@ -263,17 +266,21 @@ async def _start_and_play(
     pki: LocalPki | None,
 ) -> list[EventResult]:
     began = time.monotonic()
+    trace_dir = branches.configs[0].trace_dir  # the same for every branch
     try:
         async with asyncio.timeout(CONNECT_DEADLINE):
             await branches.start(on_exit=stopper.stop)
             say(f"{len(branches.addresses)} branches serving after {_since(began)}")
-            await wait_connected(branches.addresses, ca=None if pki is None else pki.ca)
+            if trace_dir is not None:
+                # The trace shows every write reach every branch before the next event:
+                # the streams that carry them are up first. Untraced, the session alone
+                # orders the events, and the streams come up while they run.
+                await wait_connected(branches.addresses, ca=None if pki is None else pki.ca)
+                say(f"every branch's streams up after {_since(began)}")
     except TimeoutError:
         raise RunError(
-            f"the branches did not all connect to each other within {CONNECT_DEADLINE:g} s"
+            f"the branches did not all start and connect within {CONNECT_DEADLINE:g} s"
         ) from None
-    say(f"every branch connected to all its peers after {_since(began)}")
-    trace_dir = branches.configs[0].trace_dir  # the same for every branch
     results = await _play(scenario, branches.addresses, say, trace_dir, pki)
     say(f"{len(results)} events done after {_since(began)}")
     return results
@@ -292,6 +299,11 @@ async def _play(
     # The customers of a file share its one account, owned by ACCOUNT_OWNER: they call
     # as that customer, whose role reaches its own accounts only.
     token = None if pki is None else pki.token(ACCOUNT_OWNER, Role.CUSTOMER)
+    # The one session already makes every event see every earlier one, wherever it runs
+    # (the next branch fetches what it lacks from the last): a write need not wait for all
+    # the other branches first. A traced run does wait: its trace is to show each write's
+    # propagation to every branch before the next event.
+    concern = WriteConcern.LOCAL if customers is None else WriteConcern.ALL
     clients = {
         i: BankClient(
             address,
@@ -300,6 +312,7 @@ async def _play(
             interceptors=stamps,
             tls=None if pki is None else pki.ca,
             token=token,
+            write_concern=concern,
         )
         for i, address in addresses.items()
     }

@@ -156,7 +156,7 @@ class AuthInterceptor(UnaryInterceptor):
         # A customer's right depends on the owner, which this replica knows for sure once
         # it covers what the customer has seen (the account may have been opened elsewhere).
         asked = convert.read_context(request, context)
-        await self._branch.cover(asked.session, asked.budget)
+        await self._branch.cover(asked.session, asked.budget, source=asked.session_source)
         for account_id in accounts:
             require(principal, rule.action, owner=self._branch.owner_of(account_id))
 

@@ -5,6 +5,8 @@ No logic lives here beyond conversion; errors become statuses in ``ErrorIntercep
 
 from __future__ import annotations
 
+from typing import Protocol, TypeVar
+
 import grpc
 
 from dbank._proto import bank_pb2 as pb
@@ -14,9 +16,23 @@ from dbank.branch import Branch
 from dbank.server import _convert as convert
 
 
+class _Answer(Protocol):
+    @property
+    def session(self) -> pb.VersionVector: ...
+
+
+_Reply = TypeVar("_Reply", bound=_Answer)
+
+
 class BankServicer(bank_pb2_grpc.BankServicer):
     def __init__(self, branch: Branch) -> None:
         self._branch = branch
+
+    def _answered(self, reply: _Reply) -> _Reply:
+        """``reply``, its session token marked as coming from the branch whose replica held
+        it: this one, or the one a forwarded write was answered by."""
+        reply.session.from_branch = getattr(reply, "answered_by", 0) or self._branch.branch_id
+        return reply
 
     async def CreateAccount(
         self, request: pb.CreateAccountRequest, context: grpc.aio.ServicerContext
@@ -24,11 +40,13 @@ class BankServicer(bank_pb2_grpc.BankServicer):
         view, op_id, session, unconfirmed = await self._branch.open_account(
             convert.open_account_command(request), convert.write_context(request, context)
         )
-        return pb.CreateAccountResponse(
-            account=convert.account(view),
-            op_id=op_id_to_wire(op_id),
-            session=vector_to_wire(session),
-            unconfirmed_branches=unconfirmed,
+        return self._answered(
+            pb.CreateAccountResponse(
+                account=convert.account(view),
+                op_id=op_id_to_wire(op_id),
+                session=vector_to_wire(session),
+                unconfirmed_branches=unconfirmed,
+            )
         )
 
     async def GetBalance(
@@ -37,8 +55,11 @@ class BankServicer(bank_pb2_grpc.BankServicer):
         reading = await self._branch.read(
             [request.account_id], convert.read_context(request, context)
         )
-        return pb.GetBalanceResponse(
-            account=convert.account(reading.accounts[0]), session=vector_to_wire(reading.session)
+        return self._answered(
+            pb.GetBalanceResponse(
+                account=convert.account(reading.accounts[0]),
+                session=vector_to_wire(reading.session),
+            )
         )
 
     async def GetBalances(
@@ -47,9 +68,11 @@ class BankServicer(bank_pb2_grpc.BankServicer):
         reading = await self._branch.read(
             list(request.account_ids), convert.read_context(request, context)
         )
-        return pb.GetBalancesResponse(
-            accounts=[convert.account(v) for v in reading.accounts],
-            session=vector_to_wire(reading.session),
+        return self._answered(
+            pb.GetBalancesResponse(
+                accounts=[convert.account(v) for v in reading.accounts],
+                session=vector_to_wire(reading.session),
+            )
         )
 
     async def Deposit(
@@ -59,7 +82,7 @@ class BankServicer(bank_pb2_grpc.BankServicer):
             convert.deposit_command(request),
             convert.write_context(request, context, request_branch=request.request_branch),
         )
-        return convert.deposit_response(result)
+        return self._answered(convert.deposit_response(result))
 
     async def Withdraw(
         self, request: pb.WithdrawRequest, context: grpc.aio.ServicerContext
@@ -68,7 +91,7 @@ class BankServicer(bank_pb2_grpc.BankServicer):
             convert.withdraw_command(request),
             convert.write_context(request, context, request_branch=request.request_branch),
         )
-        return convert.withdraw_response(result)
+        return self._answered(convert.withdraw_response(result))
 
     async def Transfer(
         self, request: pb.TransferRequest, context: grpc.aio.ServicerContext
@@ -77,7 +100,7 @@ class BankServicer(bank_pb2_grpc.BankServicer):
             convert.transfer_command(request),
             convert.write_context(request, context, request_branch=request.request_branch),
         )
-        return convert.transfer_response(result)
+        return self._answered(convert.transfer_response(result))
 
     async def CalculateInterest(
         self, request: pb.CalculateInterestRequest, context: grpc.aio.ServicerContext
@@ -85,7 +108,7 @@ class BankServicer(bank_pb2_grpc.BankServicer):
         result = await self._branch.calculate_interest(
             convert.interest_command(request), convert.write_context(request, context)
         )
-        return convert.interest_response(result)
+        return self._answered(convert.interest_response(result))
 
     async def ListTransactions(
         self, request: pb.ListTransactionsRequest, context: grpc.aio.ServicerContext
@@ -96,7 +119,7 @@ class BankServicer(bank_pb2_grpc.BankServicer):
             request.page_token,
             convert.read_context(request, context),
         )
-        return convert.list_transactions_response(page)
+        return self._answered(convert.list_transactions_response(page))
 
     async def GetStatement(
         self, request: pb.GetStatementRequest, context: grpc.aio.ServicerContext
@@ -105,4 +128,4 @@ class BankServicer(bank_pb2_grpc.BankServicer):
         result = await self._branch.statement(
             request.account_id, first_day, last_day, convert.read_context(request, context)
         )
-        return convert.statement_response(result)
+        return self._answered(convert.statement_response(result))

@@ -98,7 +98,11 @@ _DEADLINE_MARGIN = 0.05
 
 
 def read_context(request: _SessionRequest, context: grpc.aio.ServicerContext) -> RequestContext:
-    return RequestContext(session=vector_from_wire(request.session), budget=_budget(context))
+    return RequestContext(
+        session=vector_from_wire(request.session),
+        budget=_budget(context),
+        session_source=request.session.from_branch,
+    )
 
 
 def write_context(
@@ -110,6 +114,7 @@ def write_context(
         wait_all=request.write_concern != pb.WRITE_CONCERN_LOCAL,
         budget=_budget(context),
         request_branch=request_branch,
+        session_source=request.session.from_branch,
     )
 
 

@@ -70,7 +70,7 @@ ops = st.builds(
     Op,
     id=st.builds(OpId, st.integers(0, 2**31), st.integers(1, 2**40)),
     deps=vectors,
-    hlc=st.integers(0, 2**64),
+    hlc=st.integers(0, 2**63 - 1),
     request_id=st.text(max_size=64),
     currency=st.sampled_from(["USD", "JPY", "KWD", "CLF"]),
     body=bodies,
@@ -237,6 +237,29 @@ def test_a_short_open_op_is_not_an_op() -> None:
     ],
 )
 def test_a_body_field_of_the_wrong_type_is_not_an_op(data: bytes) -> None:
+    with pytest.raises(Internal):
+        decode_op(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'[2,0,[],0,"r","USD","deposit","a",5]',  # seq 0: read as "applied already"
+        b'[2,-1,[],0,"r","USD","deposit","a",5]',
+        b'[4294967296,1,[],0,"r","USD","deposit","a",5]',  # origin beyond uint32
+        b'[2,1,[[99,0]],0,"r","USD","deposit","a",5]',  # a dep on no op
+        b'[2,9223372036854775808,[],0,"r","USD","deposit","a",5]',
+        b'[2,1,[],9223372036854775808,"r","USD","deposit","a",5]',  # hlc beyond int64
+        b'[2,1,[],-1,"r","USD","deposit","a",5]',
+        b'[2,1,[],Infinity,"r","USD","deposit","a",5]',
+        b'[2,1,[],1e400,"r","USD","deposit","a",5]',
+        b'[NaN,1,[],0,"r","USD","deposit","a",5]',
+        b'[2,1,[],0,"r","USD","deposit","a",0]',  # a deposit of nothing
+        b'[2,1,[],0,"r","USD","deposit","a",9223372036854775808]',
+        b'[2,1,[],0,"r","USD","deposit","' + b"a" * 257 + b'",5]',
+    ],
+)
+def test_numbers_no_branch_could_have_made_are_not_an_op(data: bytes) -> None:
     with pytest.raises(Internal):
         decode_op(data)
 
