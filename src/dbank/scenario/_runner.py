@@ -243,7 +243,9 @@ async def _run(
     terminated = RunError("stopped by SIGTERM", exit_status=128 + signal.SIGTERM)
     loop.add_signal_handler(signal.SIGTERM, stopper.stop, terminated)
     try:
-        stopper.work = asyncio.create_task(_start_and_play(branches, scenario, say, stopper, pki))
+        stopper.work = asyncio.create_task(
+            _start_and_play(branches, scenario, say, stopper, pki, settle=keep)
+        )
         try:
             return await stopper.work
         except BaseException:
@@ -264,6 +266,8 @@ async def _start_and_play(
     say: Echo,
     stopper: _Stopper,
     pki: LocalPki | None,
+    *,
+    settle: bool,
 ) -> list[EventResult]:
     began = time.monotonic()
     trace_dir = branches.configs[0].trace_dir  # the same for every branch
@@ -281,7 +285,7 @@ async def _start_and_play(
         raise RunError(
             f"the branches did not all start and connect within {CONNECT_DEADLINE:g} s"
         ) from None
-    results = await _play(scenario, branches.addresses, say, trace_dir, pki)
+    results = await _play(scenario, branches.addresses, say, trace_dir, pki, settle=settle)
     say(f"{len(results)} events done after {_since(began)}")
     return results
 
@@ -292,7 +296,11 @@ async def _play(
     say: Echo,
     trace_dir: Path | None,
     pki: LocalPki | None,
+    *,
+    settle: bool = False,
 ) -> list[EventResult]:
+    """Every event in order; with ``settle``, every branch then holds every write (a read
+    at each with the session: the run's stores are kept, and a kept bank agrees)."""
     session = Session()
     customers = None if trace_dir is None else CustomerTrace(trace_dir)
     stamps = () if customers is None else (LamportInterceptor(customers),)
@@ -326,6 +334,9 @@ async def _play(
                 result = await _perform(clients[event.branch], event, request_id)
             say(f"event {number}: {_describe(result)}")
             results.append(result)
+        if settle and customers is None:  # a traced run's writes waited for every branch
+            await asyncio.gather(*(c.get_balance(account_id=ACCOUNT_ID) for c in clients.values()))
+            say("every branch holds every write")
         return results
     finally:
         await asyncio.gather(*(client.close() for client in clients.values()))

@@ -109,7 +109,9 @@ def test_a_negative_page_size_is_refused() -> None:
 @given(
     account=st.from_regex(r"[A-Za-z0-9_.:-]{1,64}", fullmatch=True),
     vector=st.dictionaries(st.integers(1, 2**32 - 1), st.integers(1, 2**63 - 1), max_size=8),
-    after=st.tuples(*(st.integers(0, 2**63 - 1),) * 3),
+    after=st.tuples(
+        st.integers(0, 2**63 - 1), st.integers(0, 2**32 - 1), st.integers(0, 2**63 - 1)
+    ),
     balance=st.integers(0, 2**63 - 1),
 )
 def test_a_page_token_round_trips(
