@@ -149,16 +149,7 @@ async def test_a_changed_sqlite_row_is_found_at_start_on_read_and_by_verify(
     assert any(row in problem for problem in found.problems), found.problems
 
     store = await SqliteStore.open(path, branch_id=BRANCH)
-    try:
-        read = {
-            "op": lambda: store.read_ops(BRANCH, 0, 10),
-            "state": store.load,
-            "outcome": lambda: store.get_outcomes([("a", "r4")]),
-        }[what]
-        with pytest.raises(StoreCorrupt, match=row):
-            await read()
-    finally:
-        await store.close()
+    await _each_read_refuses(store, what, row)
 
 
 async def test_a_state_row_rewritten_with_a_matching_digest_is_found_by_replay(
@@ -242,16 +233,7 @@ async def test_a_changed_redis_value_is_found_at_start_on_read_and_by_verify(
     found = await verify_store(spec)
     assert any(row in problem for problem in found.problems), found.problems
     store = await RedisStore.open(redis_url, branch_id=BRANCH)
-    try:
-        read = {
-            "op": lambda: store.read_ops(BRANCH, 0, 10),
-            "state": store.load,
-            "outcome": lambda: store.get_outcomes([("a", "r4")]),
-        }[what]
-        with pytest.raises(StoreCorrupt, match=row):
-            await read()
-    finally:
-        await store.close()
+    await _each_read_refuses(store, what, row)
 
 
 # The data directory's marker --------------------------------------------------------------
@@ -321,3 +303,18 @@ async def test_verify_writes_nothing_to_a_redis_without_the_branch(redis_url: st
     ]
     with _raw(redis_url) as raw:
         assert raw.dbsize() == 0
+
+
+async def _each_read_refuses(store: Store, what: str, row: str) -> None:
+    """The read of the changed row (``what``: op, state or outcome) raises
+    ``StoreCorrupt`` naming it; the store is closed after."""
+    try:
+        read = {
+            "op": lambda: store.read_ops(BRANCH, 0, 10),
+            "state": store.load,
+            "outcome": lambda: store.get_outcomes([("a", "r4")]),
+        }[what]
+        with pytest.raises(StoreCorrupt, match=row):
+            await read()
+    finally:
+        await store.close()
