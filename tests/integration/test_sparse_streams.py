@@ -34,12 +34,13 @@ async def bank(tmp_path: Path) -> AsyncIterator[dict[int, BranchServer]]:
     )
     configs = bank_configs(BRANCHES, tmp_path, genesis, tls_dir=PKI.tls_dir)
     servers = await asyncio.gather(*(BranchServer.start(config) for config in configs))
+    running = {server.branch.branch_id: server for server in servers}
     try:
         # Every branch's health says its streams are up (those it runs from the start).
-        await wait_connected({s.branch.branch_id: s.address for s in servers}, ca=PKI.ca)
-        yield {server.branch.branch_id: server for server in servers}
+        await wait_connected({i: s.address for i, s in running.items()}, ca=PKI.ca)
+        yield running  # a test that stops a branch takes it out
     finally:
-        await asyncio.gather(*(server.stop(1.0) for server in servers))
+        await asyncio.gather(*(server.stop(1.0) for server in running.values()))
 
 
 def _client(server: BranchServer, **options: object) -> BankClient:
@@ -96,3 +97,23 @@ async def test_a_session_read_where_no_stream_of_the_writer_arrives(
         seen = await other.get_balance(account_id=ACCOUNT)
     assert seen.balance == 12_070
     assert session.source == reader
+
+
+async def test_a_branch_whose_streams_are_all_down_still_gets_the_others_writes(
+    bank: dict[int, BranchServer],
+) -> None:
+    cut_off = 1
+    targets = stream_targets(cut_off, BRANCHES)
+    await asyncio.gather(*(bank.pop(i).stop(0) for i in targets))
+    # Writers whose own streams do not reach the cut-off branch either.
+    writers = [i for i in bank if i != cut_off and cut_off not in stream_targets(i, BRANCHES)]
+    assert len(writers) >= 2
+    written = VersionVector()
+    for i in writers[:2]:
+        async with _client(bank[i], write_concern=WriteConcern.LOCAL) as client:
+            await client.deposit(account_id=ACCOUNT, amount=i)
+            written = written.merge(client.session.token)
+    covered = await bank[cut_off].branch.committed.wait_for(
+        lambda v: v.covers(written), CONVERGED_WITHIN
+    )
+    assert covered, "the writes did not reach a branch whose own streams were all down"

@@ -174,6 +174,10 @@ class Peer:
         except grpc.aio.AioRpcError as exc:
             raise self.error(exc) from None
 
+    def up(self) -> bool:
+        """Whether the channel is connected now (without starting a connection)."""
+        return self.channel.get_state() is grpc.ChannelConnectivity.READY
+
     async def ready(self, within: float) -> bool:
         """Wait until the channel is connected (starting a connection if it is idle);
         False if it is not within ``within`` seconds."""

@@ -142,6 +142,7 @@ class Replicator:
         self._tasks.append(asyncio.create_task(self._catch_up(), name="catch-up"))
 
     async def close(self) -> None:
+        self._started = False  # no stream opens on demand from now on
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -172,7 +173,8 @@ class Replicator:
                 for attempt in attempts:
                     attempt.cancel()
             me = self._branch.branch_id
-            for link in self.links.values():
+            # (A copy: a write at ALL may open a stream meanwhile.)
+            for link in list(self.links.values()):
                 held = link.acked.vector[me]
                 if link.connected and held > self._branch.version_vector[me]:
                     log.warning(
@@ -210,10 +212,24 @@ class Replicator:
                 continue
             await asyncio.sleep(CATCH_UP_EVERY)
             silent = self.inbound.silent(self._peers)
-            reachable = [link.peer for link in self.links.values() if link.connected]
+            # (An idle stream learns that its peer went away only when it next sends; the
+            # channel knows at once.)
+            reachable = [
+                link.peer for link in self.links.values() if link.connected and link.peer.up()
+            ]
+            mine = self._branch.version_vector
+            if silent and not reachable and len(self._peers) >= FULL_MESH_BRANCHES:
+                # None of the few peers this branch streams to is up, but others may be and
+                # hold what it lacks: ask every silent one at once, each call waiting only a
+                # little for its connection (a rare state, for as long as it lasts).
+                others = [peer for peer in self._peers.values() if peer.branch_id in silent]
+                pulls = (
+                    self._pull_from(p, None, CATCH_UP_WAIT, ready_within=READY_WAIT) for p in others
+                )
+                await asyncio.gather(*pulls)
+                continue
             if not silent or not reachable:
                 continue
-            mine = self._branch.version_vector
             ahead = [
                 peer
                 for peer in reachable
@@ -224,7 +240,8 @@ class Replicator:
             else:
                 source = reachable[turn % len(reachable)]
                 turn += 1
-            await self._pull_from(source, None, CATCH_UP_WAIT)
+            # A peer without a stream of ours may be down: wait for it only a little.
+            await self._pull_from(source, None, CATCH_UP_WAIT, ready_within=READY_WAIT)
             if len(self._peers) >= FULL_MESH_BRANCHES and self._branch.version_vector == mine:
                 await self._idle_after_empty_round(mine)
 
@@ -277,6 +294,9 @@ class Replicator:
     async def confirm(self, op_id: OpId, within: float) -> list[int]:
         if not self._peers:
             return []  # a bank of one branch: nothing to wait for
+        if not self._started:
+            # A process without the replication lease streams nothing: no one confirms.
+            return sorted(p for p in self._peers if p != op_id.origin)
         # Every branch is to confirm: a peer this branch did not stream to yet gets a
         # stream now, and a stream still making its first connection is waited for; one
         # that was up and is down is not (the write answers without that branch).
@@ -312,9 +332,7 @@ class Replicator:
                 # The token's source held all of it: one fetch there usually covers it,
                 # and costs one connection instead of one to every peer.
                 pulls.append(asyncio.create_task(self._pull_from(first, wanted, within)))
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(min(SOURCE_HEAD_START, within)):
-                        await asyncio.shield(pulls[0])
+                await asyncio.wait(pulls, timeout=min(SOURCE_HEAD_START, within))
                 if self._branch.version_vector.covers(wanted):
                     return
             others = [peer for peer in self._peers.values() if peer is not first]
@@ -383,9 +401,17 @@ class Replicator:
             self._peers[branch], command, context.session, context.wait_all, context.budget
         )
 
-    async def _pull_from(self, peer: Peer, wanted: VersionVector | None, within: float) -> None:
+    async def _pull_from(
+        self,
+        peer: Peer,
+        wanted: VersionVector | None,
+        within: float,
+        *,
+        ready_within: float | None = None,
+    ) -> None:
         """Fetch ops from ``peer`` until this replica covers ``wanted`` (None: until the
-        peer has nothing more to give), the peer has nothing more to give, or time is up."""
+        peer has nothing more to give), the peer has nothing more to give, or time is up;
+        waiting for its connection at most ``ready_within`` seconds, if given."""
         deadline = time.monotonic() + within
         while _left(deadline) > 0:
             if wanted is not None and self._branch.version_vector.covers(wanted):
@@ -395,13 +421,19 @@ class Replicator:
                 branch_id=self._branch.branch_id, have=vector_to_wire(have), limit=FETCH_LIMIT
             )
             try:
-                reply = await peer.call(peer.replication.FetchOps, request, _left(deadline))
+                reply = await peer.call(
+                    peer.replication.FetchOps,
+                    request,
+                    _left(deadline),
+                    ready_within=ready_within,
+                )
                 self._heard[peer.branch_id] = vector_from_wire(reply.applied)
                 if not reply.ops:
                     return
                 await self._branch.receive(reply.ops)
             except DbankError as exc:
                 log.debug("pulling from branch %d failed: %s", peer.branch_id, exc)
+                self._heard.pop(peer.branch_id, None)  # not the one to ask next time
                 return
             if self._branch.version_vector == have:
                 return
