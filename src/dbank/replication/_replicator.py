@@ -50,6 +50,8 @@ CATCH_UP_EVERY = 0.5
 """While some peer streams nothing to this branch, how often it fetches what it lacks from
 the others: a stream that breaks usually comes back sooner."""
 CATCH_UP_WAIT = 5.0
+CANCEL_AGAIN_AFTER = 0.5
+"""How long ``close`` waits for a cancelled task before it cancels it again."""
 CATCH_UP_IDLE = 2.0
 """The longest pause between two catch-up rounds that bring nothing (large banks only)."""
 SOURCE_HEAD_START = 0.25
@@ -143,8 +145,15 @@ class Replicator:
 
     async def close(self) -> None:
         self._started = False  # no stream opens on demand from now on
-        for task in self._tasks:
-            task.cancel()
+        # Cancelled again until done: on Python 3.11 a cancellation that lands as an
+        # ``asyncio.timeout`` inside the task expires can be taken for the timeout and
+        # lost, and the task (a catch-up waiting for a peer that went away) lives on.
+        pending = [task for task in self._tasks if not task.done()]
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, still = await asyncio.wait(pending, timeout=CANCEL_AGAIN_AFTER)
+            pending = list(still)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(peer.close() for peer in self._peers.values()))
 
