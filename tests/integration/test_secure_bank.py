@@ -337,8 +337,11 @@ async def test_health_needs_no_token_and_reflection_does(bank: SecureBank) -> No
         health = health_pb2_grpc.HealthStub(channel)
         reply = await health.Check(health_pb2.HealthCheckRequest(service=""))
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        # The refusal comes with the call's headers, before any message: the client's first
+        # write may race it and fail on its own, so read the call's outcome, not the write's.
+        stream = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo()
         with pytest.raises(grpc.aio.AioRpcError) as refused:
-            await _reflect(channel, ask)
+            await stream.read()
         assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
         assert error_from_rpc(refused.value).reason == "TOKEN_MISSING"
     async with _secure_channel(bank, bank.token("auditor-1", Role.AUDITOR)) as channel:
