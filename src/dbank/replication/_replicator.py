@@ -176,11 +176,7 @@ class Replicator:
 
     async def _recover_own_log(self) -> None:
         try:
-            attempts = [asyncio.create_task(link.attempted.wait()) for link in self.links.values()]
-            if attempts:
-                await asyncio.wait(attempts, timeout=RECOVERY_WAIT)
-                for attempt in attempts:
-                    attempt.cancel()
+            await self._first_attempts()
             me = self._branch.branch_id
             # (A copy: a write at ALL may open a stream meanwhile.)
             for link in list(self.links.values()):
@@ -195,6 +191,15 @@ class Replicator:
                     await self._pull_from(link.peer, VersionVector({me: held}), RECOVERY_WAIT)
         finally:
             self._branch.resume_origination()
+
+    async def _first_attempts(self) -> None:
+        """Wait until every link made its first connection attempt (up to
+        ``RECOVERY_WAIT``)."""
+        attempts = [asyncio.create_task(link.attempted.wait()) for link in self.links.values()]
+        if attempts:
+            await asyncio.wait(attempts, timeout=RECOVERY_WAIT)
+            for attempt in attempts:
+                attempt.cancel()
 
     async def _take_in_commits(self, notices: AsyncIterator[None]) -> None:
         """Take in the ops other processes serving this branch committed to the shared
@@ -214,6 +219,11 @@ class Replicator:
         peer's ops, else the next in turn. Ops of a peer that is cut off from this branch,
         or gone, still arrive through anyone who has them."""
         turn = 0
+        # While the links make their first connections no peer is reachable yet: that is
+        # not the state in which to ask every peer at once (with 50 branches starting on
+        # two cores, TLS handshakes take seconds, and 50 such rounds of 49 connections
+        # each made a secure run three times the connections of a plaintext one).
+        await self._first_attempts()
         while True:
             silent = self.inbound.silent(self._peers)
             if not silent:
