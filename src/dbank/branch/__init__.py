@@ -5,6 +5,7 @@ from dbank.branch._branch import AccountView, Branch, Reading
 from dbank.branch._config import (
     BranchConfig,
     ConfigError,
+    Streams,
     check_address,
     load_bank_file,
     parse_peers,
@@ -28,6 +29,7 @@ __all__ = [
     "Reading",
     "RequestContext",
     "StatementResult",
+    "Streams",
     "VectorWatch",
     "WriteResult",
     "Writer",

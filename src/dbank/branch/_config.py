@@ -29,6 +29,7 @@ address it serves its peers on (mutual TLS); peers then dial ``peer_listen``::
 
 from __future__ import annotations
 
+import enum
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -39,6 +40,21 @@ import pydantic
 
 from dbank.ledger import MAX_BRANCH_ID, Op, genesis_digest
 from dbank.store import RedisAddress, StoreSpec, parse_redis_url
+
+
+class Streams(enum.Enum):
+    """When a branch streams its ops to its peers (design §4)."""
+
+    ALWAYS = "always"
+    """From the start, to its stream targets (every peer in a small bank, a few in a large
+    one), and it fetches what it lacks from them while some peer streams nothing to it
+    (catch-up): the replicas converge on their own. Every bank that serves customers."""
+    ON_DEMAND = "on-demand"
+    """Only when a request needs it: a session pull, a borrow's grant, a write at ``ALL``
+    (which opens its streams then). Nothing travels in the background, so replicas
+    converge only as far as requests carry ops. For a short-lived bank that one client
+    drives with one session (``dbank run``), where every request's session already
+    brings every earlier write to the branch that serves it."""
 
 
 class ConfigError(ValueError):
@@ -66,6 +82,7 @@ class BranchConfig:
         ``tls_dir`` only. ``peers`` then name the peers' ``peer_listen`` addresses.
     max_clock_offset_ms: how far ahead of this branch's clock a timestamp from elsewhere
         may be (an op's HLC, a seal); anything later is refused.
+    streams: when the branch streams its ops to its peers (``Streams``).
     """
 
     branch_id: int
@@ -79,6 +96,7 @@ class BranchConfig:
     tls_dir: Path | None = None
     peer_listen: str | None = None
     max_clock_offset_ms: int = 500
+    streams: Streams = Streams.ALWAYS
     genesis_digest: str = field(init=False, repr=False, compare=False)
     """What this branch says in Hello: "" for a bank with no genesis op. Computed once:
     encoding and hashing the genesis op (every branch's share of the opening balance) on

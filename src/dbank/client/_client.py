@@ -140,6 +140,11 @@ class BankClient:
     async def close(self) -> None:
         await self._channel.close()
 
+    async def connect(self) -> None:
+        """Connect now rather than at the first call: wait until the channel is up,
+        through any failed attempts (bound it with ``asyncio.timeout``)."""
+        await self._channel.channel_ready()
+
     async def create_account(
         self,
         *,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from dbank.branch import BranchConfig
+from dbank.branch import BranchConfig, Streams
 from dbank.hosting._ports import HOST, free_ports
 from dbank.ledger import Op
 from dbank.store import RedisAddress, StoreUnusable, UnsafeSettings
@@ -20,13 +20,15 @@ def bank_configs(
     redis: RedisAddress | None = None,
     unsafe_redis: bool = False,
     tls_dir: Path | None = None,
+    streams: Streams = Streams.ALWAYS,
 ) -> list[BranchConfig]:
     """One configuration per branch: a free loopback port each, the store in ``data_dir``
     (``branch-ID.sqlite3``) or in ``redis`` (each branch under its own keys; then
     ``unsafe_redis`` says whether its settings may lose writes), every other branch as a
     peer, the bank's genesis op, and where to record the branch's Lamport trace, if
     anywhere. With ``tls_dir`` (a PKI for every branch) each branch is secure and has a
-    second free port, for its peers; without, every branch runs ``--insecure``."""
+    second free port, for its peers; without, every branch runs ``--insecure``.
+    ``streams``: when the branches stream their ops to each other."""
     ids = sorted(branch_ids)
     ports = iter(free_ports(len(ids) * (1 if tls_dir is None else 2)))
     addresses = {i: f"{HOST}:{next(ports)}" for i in ids}
@@ -43,6 +45,7 @@ def bank_configs(
             trace_dir=trace_dir,
             tls_dir=tls_dir,
             peer_listen=None if tls_dir is None else peer_addresses[i],
+            streams=streams,
         )
         for i in ids
     ]

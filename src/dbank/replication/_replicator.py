@@ -23,7 +23,7 @@ from dbank._wire import (
     vector_from_wire,
     vector_to_wire,
 )
-from dbank.branch import Branch, RequestContext, WriteResult
+from dbank.branch import Branch, RequestContext, Streams, WriteResult
 from dbank.ledger import (
     DbankError,
     DepositCommand,
@@ -105,12 +105,15 @@ class Replicator:
         }
         self._on_links_changed = on_links_changed
         self._trace = trace
+        self._on_demand = branch.config.streams is Streams.ON_DEMAND
+        targets = [] if self._on_demand else stream_targets(branch.branch_id, self._peers)
         self.links = {
             peer_id: OutboundLink(branch, self._peers[peer_id], on_links_changed, trace)
-            for peer_id in stream_targets(branch.branch_id, self._peers)
+            for peer_id in targets
         }
-        """The streams of this branch's ops: to ``stream_targets`` from the start, to any
-        other peer once a write waits for its confirmation (``confirm``)."""
+        """The streams of this branch's ops: to ``stream_targets`` from the start (unless
+        the branch streams on demand), to any other peer once a write waits for its
+        confirmation (``confirm``)."""
         self._started = False
         self._idle = CATCH_UP_EVERY / 2
         self.inbound = InboundStreams()
@@ -141,7 +144,8 @@ class Replicator:
         for link in self.links.values():
             self._run(link)
         self._tasks.append(asyncio.create_task(self._recover_own_log(), name="recover"))
-        self._tasks.append(asyncio.create_task(self._catch_up(), name="catch-up"))
+        if not self._on_demand:
+            self._tasks.append(asyncio.create_task(self._catch_up(), name="catch-up"))
 
     async def close(self) -> None:
         self._started = False  # no stream opens on demand from now on
