@@ -13,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from google.rpc import status_pb2
 from grpc_tools import protoc
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,8 @@ def generate(out_dir: Path) -> None:
             "protoc",
             f"-I{PROTO_ROOT}",
             f"-I{Path(protoc.__file__).parent / '_proto'}",
+            # google/rpc/status.proto, from googleapis-common-protos
+            f"-I{Path(status_pb2.__file__).parents[2]}",
             f"--plugin=protoc-gen-mypy={BIN / 'protoc-gen-mypy'}",
             f"--plugin=protoc-gen-mypy_grpc={BIN / 'protoc-gen-mypy_grpc'}",
             f"--python_out={tmp}",

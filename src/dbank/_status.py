@@ -9,6 +9,7 @@ base's.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NoReturn
 
 import grpc
@@ -71,17 +72,42 @@ metadata values are cut to these lengths, whatever went into them."""
 
 def to_status(error: DbankError) -> grpc.Status:
     """The rich gRPC status for ``error``: code, message and ErrorInfo."""
+    return rpc_status.to_status(status_message(error))
+
+
+def status_message(error: DbankError) -> status_pb2.Status:
+    """``error`` as a ``google.rpc.Status`` message with its ErrorInfo (what a status
+    carries, and what a batch's reply holds for each refused entry)."""
     code = status_code_for(error)
     metadata = {key: _cut(value, MAX_METADATA_CHARS) for key, value in error.metadata.items()}
     info = error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=metadata)
     detail = any_pb2.Any()
     detail.Pack(info)
-    status = status_pb2.Status(
+    return status_pb2.Status(
         code=getattr(code_pb2, code.name),
         message=_cut(error.message, MAX_MESSAGE_CHARS),
         details=[detail],
     )
-    return rpc_status.to_status(status)
+
+
+def error_from_status(status: status_pb2.Status) -> DbankError:
+    """The ``DbankError`` a ``google.rpc.Status`` message stands for, by its ErrorInfo."""
+    code = next((c for c in grpc.StatusCode if c.value[0] == status.code), None)
+    default = _BY_CODE.get(code, Internal) if code is not None else Internal
+    message = status.message or (code.name if code is not None else "error")
+    found = _from_details(status.details, default, message)
+    return found or default(message, reason=code.name if code is not None else "UNKNOWN")
+
+
+def _from_details(
+    details: Iterable[any_pb2.Any], default: type[DbankError], message: str
+) -> DbankError | None:
+    for detail in details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            cls = error_class_for_reason(info.reason, default)
+            return cls(message, reason=info.reason, **dict(info.metadata))
+    return None
 
 
 def _cut(text: str, limit: int) -> str:
@@ -100,11 +126,9 @@ def error_from_rpc(error: grpc.aio.AioRpcError) -> DbankError:
     default = _BY_CODE.get(error.code(), Internal)
     message = error.details() or error.code().name
     status = rpc_status.from_call(error)
-    for detail in status.details if status is not None else ():
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            cls = error_class_for_reason(info.reason, default)
-            return cls(message, reason=info.reason, **dict(info.metadata))
+    found = _from_details(status.details if status is not None else (), default, message)
+    if found is not None:
+        return found
     # No ErrorInfo: the status came from the transport, not from a branch.
     for clue, reason, said in _TRANSPORT_PROBLEMS:
         if clue in message:

@@ -18,6 +18,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.rpc import status_pb2 as _status_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -1020,3 +1021,150 @@ class GetStatementResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetStatementResponse: _TypeAlias = GetStatementResponse  # noqa: Y015
+
+@_typing.final
+class BatchEntry(_message.Message):
+    """One write of a batch: a deposit, a withdrawal or a transfer, as its own request message
+    with its own request_id (idempotent by it, as alone). Its session, write_concern and
+    request_branch must be unset: the batch's own apply to every entry.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPOSIT_FIELD_NUMBER: _builtins.int
+    WITHDRAW_FIELD_NUMBER: _builtins.int
+    TRANSFER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def deposit(self) -> Global___DepositRequest: ...
+    @_builtins.property
+    def withdraw(self) -> Global___WithdrawRequest: ...
+    @_builtins.property
+    def transfer(self) -> Global___TransferRequest: ...
+    def __init__(
+        self,
+        *,
+        deposit: Global___DepositRequest | None = ...,
+        withdraw: Global___WithdrawRequest | None = ...,
+        transfer: Global___TransferRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deposit", b"deposit", "entry", b"entry", "transfer", b"transfer", "withdraw", b"withdraw"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deposit", b"deposit", "entry", b"entry", "transfer", b"transfer", "withdraw", b"withdraw"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_entry: _TypeAlias = _typing.Literal["deposit", "withdraw", "transfer"]  # noqa: Y015
+    _WhichOneofArgType_entry: _TypeAlias = _typing.Literal["entry", b"entry"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_entry) -> _WhichOneofReturnType_entry | None: ...
+
+Global___BatchEntry: _TypeAlias = BatchEntry  # noqa: Y015
+
+@_typing.final
+class BatchRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    ATOMIC_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
+    WRITE_CONCERN_FIELD_NUMBER: _builtins.int
+    atomic: _builtins.bool
+    """All or none: if one entry is refused, none is applied, nothing is stored for any
+    (a retry decides them all again), and every other entry is ABORTED (BATCH_ABORTED).
+    Otherwise each entry succeeds or fails on its own.
+    """
+    write_concern: Global___WriteConcern.ValueType
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___BatchEntry]:
+        """1-8000 entries, carried out in this order. Request ids may not repeat in a batch."""
+
+    @_builtins.property
+    def session(self) -> Global___VersionVector:
+        """The latest session token the caller holds (see VersionVector)."""
+
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___BatchEntry] | None = ...,
+        atomic: _builtins.bool = ...,
+        session: Global___VersionVector | None = ...,
+        write_concern: Global___WriteConcern.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["atomic", b"atomic", "entries", b"entries", "session", b"session", "write_concern", b"write_concern"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchRequest: _TypeAlias = BatchRequest  # noqa: Y015
+
+@_typing.final
+class BatchResult(_message.Message):
+    """One entry's outcome: the reply the request alone would have had (without its own
+    session and unconfirmed_branches, which the batch's reply carries), or its error.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPOSIT_FIELD_NUMBER: _builtins.int
+    WITHDRAW_FIELD_NUMBER: _builtins.int
+    TRANSFER_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def deposit(self) -> Global___DepositResponse: ...
+    @_builtins.property
+    def withdraw(self) -> Global___WithdrawResponse: ...
+    @_builtins.property
+    def transfer(self) -> Global___TransferResponse: ...
+    @_builtins.property
+    def error(self) -> _status_pb2.Status:
+        """The status the request alone would have failed with, with its ErrorInfo."""
+
+    def __init__(
+        self,
+        *,
+        deposit: Global___DepositResponse | None = ...,
+        withdraw: Global___WithdrawResponse | None = ...,
+        transfer: Global___TransferResponse | None = ...,
+        error: _status_pb2.Status | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deposit", b"deposit", "error", b"error", "result", b"result", "transfer", b"transfer", "withdraw", b"withdraw"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deposit", b"deposit", "error", b"error", "result", b"result", "transfer", b"transfer", "withdraw", b"withdraw"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_result: _TypeAlias = _typing.Literal["deposit", "withdraw", "transfer", "error"]  # noqa: Y015
+    _WhichOneofArgType_result: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_result) -> _WhichOneofReturnType_result | None: ...
+
+Global___BatchResult: _TypeAlias = BatchResult  # noqa: Y015
+
+@_typing.final
+class BatchResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    SESSION_FIELD_NUMBER: _builtins.int
+    UNCONFIRMED_BRANCHES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___BatchResult]:
+        """One per entry, in the request's order."""
+
+    @_builtins.property
+    def session(self) -> Global___VersionVector:
+        """This replica's state after the batch: the caller's next session token."""
+
+    @_builtins.property
+    def unconfirmed_branches(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """With WRITE_CONCERN_ALL: the branches that had not confirmed the batch in time."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___BatchResult] | None = ...,
+        session: Global___VersionVector | None = ...,
+        unconfirmed_branches: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["session", b"session"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results", "session", b"session", "unconfirmed_branches", b"unconfirmed_branches"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchResponse: _TypeAlias = BatchResponse  # noqa: Y015

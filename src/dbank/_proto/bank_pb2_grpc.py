@@ -80,6 +80,11 @@ class BankStub:
                 request_serializer=dbank_dot_v1_dot_bank__pb2.GetStatementRequest.SerializeToString,
                 response_deserializer=dbank_dot_v1_dot_bank__pb2.GetStatementResponse.FromString,
                 _registered_method=True)
+        self.Batch = channel.unary_unary(
+                '/dbank.v1.Bank/Batch',
+                request_serializer=dbank_dot_v1_dot_bank__pb2.BatchRequest.SerializeToString,
+                response_deserializer=dbank_dot_v1_dot_bank__pb2.BatchResponse.FromString,
+                _registered_method=True)
 
 
 class BankServicer:
@@ -153,6 +158,15 @@ class BankServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Batch(self, request, context):
+        """Many deposits, withdrawals and transfers in one request, decided in one durable
+        transaction at this branch and replicated together; each entry idempotent by its own
+        request_id. A retry of a batch goes to the branch that first took it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BankServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -200,6 +214,11 @@ def add_BankServicer_to_server(servicer, server):
                     servicer.GetStatement,
                     request_deserializer=dbank_dot_v1_dot_bank__pb2.GetStatementRequest.FromString,
                     response_serializer=dbank_dot_v1_dot_bank__pb2.GetStatementResponse.SerializeToString,
+            ),
+            'Batch': grpc.unary_unary_rpc_method_handler(
+                    servicer.Batch,
+                    request_deserializer=dbank_dot_v1_dot_bank__pb2.BatchRequest.FromString,
+                    response_serializer=dbank_dot_v1_dot_bank__pb2.BatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -445,6 +464,33 @@ class Bank:
             '/dbank.v1.Bank/GetStatement',
             dbank_dot_v1_dot_bank__pb2.GetStatementRequest.SerializeToString,
             dbank_dot_v1_dot_bank__pb2.GetStatementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Batch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dbank.v1.Bank/Batch',
+            dbank_dot_v1_dot_bank__pb2.BatchRequest.SerializeToString,
+            dbank_dot_v1_dot_bank__pb2.BatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

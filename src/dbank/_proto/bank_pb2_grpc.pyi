@@ -67,6 +67,11 @@ class BankStub:
     """The account's statement for a range of days: opening balance, entries, interest,
     closing balance.
     """
+    Batch: _grpc.UnaryUnaryMultiCallable[_bank_pb2.BatchRequest, _bank_pb2.BatchResponse]
+    """Many deposits, withdrawals and transfers in one request, decided in one durable
+    transaction at this branch and replicated together; each entry idempotent by its own
+    request_id. A retry of a batch goes to the branch that first took it.
+    """
 
 @_typing.type_check_only
 class BankAsyncStub(BankStub):
@@ -97,6 +102,11 @@ class BankAsyncStub(BankStub):
     GetStatement: _aio.UnaryUnaryMultiCallable[_bank_pb2.GetStatementRequest, _bank_pb2.GetStatementResponse]  # type: ignore[assignment]
     """The account's statement for a range of days: opening balance, entries, interest,
     closing balance.
+    """
+    Batch: _aio.UnaryUnaryMultiCallable[_bank_pb2.BatchRequest, _bank_pb2.BatchResponse]  # type: ignore[assignment]
+    """Many deposits, withdrawals and transfers in one request, decided in one durable
+    transaction at this branch and replicated together; each entry idempotent by its own
+    request_id. A retry of a batch goes to the branch that first took it.
     """
 
 class BankServicer(metaclass=_abc_1.ABCMeta):
@@ -179,6 +189,17 @@ class BankServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_bank_pb2.GetStatementResponse, _abc.Awaitable[_bank_pb2.GetStatementResponse]]:
         """The account's statement for a range of days: opening balance, entries, interest,
         closing balance.
+        """
+
+    @_abc_1.abstractmethod
+    def Batch(
+        self,
+        request: _bank_pb2.BatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_bank_pb2.BatchResponse, _abc.Awaitable[_bank_pb2.BatchResponse]]:
+        """Many deposits, withdrawals and transfers in one request, decided in one durable
+        transaction at this branch and replicated together; each entry idempotent by its own
+        request_id. A retry of a batch goes to the branch that first took it.
         """
 
 def add_BankServicer_to_server(servicer: BankServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,7 +1,14 @@
 """A branch of the bank without its wire protocol: replica, writer, store, and the
 protocol it needs from the other branches."""
 
-from dbank.branch._branch import AccountView, Branch, Reading
+from dbank.branch._branch import (
+    MAX_BATCH_ENTRIES,
+    AccountView,
+    BatchCommand,
+    BatchResult,
+    Branch,
+    Reading,
+)
 from dbank.branch._config import (
     BranchConfig,
     ConfigError,
@@ -17,8 +24,11 @@ from dbank.branch._watch import VectorWatch
 from dbank.branch._writer import Writer
 
 __all__ = [
+    "MAX_BATCH_ENTRIES",
     "MAX_WAIT",
     "AccountView",
+    "BatchCommand",
+    "BatchResult",
     "Branch",
     "BranchConfig",
     "ConfigError",

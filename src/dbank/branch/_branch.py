@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ from dbank.branch._request import RequestContext, WriteResult
 from dbank.branch._watch import VectorWatch
 from dbank.branch._writer import Writer
 from dbank.ledger import (
+    Aborted,
     AccountNotFound,
     AccountRecord,
     AlreadyPosted,
@@ -92,6 +93,91 @@ class Reading:
 
     accounts: list[AccountView]
     session: VersionVector
+
+
+BatchCommand = DepositCommand | WithdrawCommand | TransferCommand
+"""What a batch entry may be."""
+
+MAX_BATCH_ENTRIES = 8000
+"""The most entries one batch takes (TigerBeetle takes 8,189 transfers per request)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """Each entry's write or error, in order, and the replica's state after the batch;
+    ``unconfirmed`` as for ``WriteResult``."""
+
+    results: tuple[WriteResult | DbankError, ...]
+    session: VersionVector
+    unconfirmed: tuple[int, ...] = ()
+
+
+def _batch_aborted(entry: int) -> Aborted:
+    return Aborted(
+        f"the atomic batch was refused because of entry {entry}: nothing of it was applied",
+        reason="BATCH_ABORTED",
+        entry=str(entry),
+    )
+
+
+def _check_batch(entries: Sequence[BatchCommand | DbankError]) -> None:
+    """Raises ``InvalidArgument``: no entries, too many, or a request id used twice."""
+    if not 1 <= len(entries) <= MAX_BATCH_ENTRIES:
+        raise InvalidArgument(
+            f"a batch holds 1-{MAX_BATCH_ENTRIES} entries, not {len(entries)}",
+            reason="BATCH_TOO_LARGE",
+            field="entries",
+            max_entries=str(MAX_BATCH_ENTRIES),
+        )
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        if isinstance(entry, DbankError):
+            continue
+        first = seen.setdefault(entry.request_id, index)
+        if first != index:
+            raise InvalidArgument(
+                f"entries {first} and {index} have the same request id",
+                reason="BATCH_REQUEST_ID_REPEATED",
+                field=f"entries[{index}]",
+            )
+
+
+def _batch_needs(
+    commands: Sequence[BatchCommand], decisions: Sequence[Outcome | DbankError], short: list[int]
+) -> dict[str, int]:
+    """How much escrow to borrow for each account that entries fell short on: what the
+    first one lacked, plus the whole amount of each later one (the entries that fell
+    short spent nothing)."""
+    needs: dict[str, int] = {}
+    for i in short:
+        shortfall = decisions[i]
+        assert isinstance(shortfall, EscrowShortfall)
+        account_id = shortfall.account_id
+        if account_id in needs:
+            needs[account_id] += commands[i].amount
+        else:
+            needs[account_id] = shortfall.shortfall
+    return needs
+
+
+def _unreachable_if_short(
+    decision: Outcome | DbankError, unreachable: Mapping[str, list[int]]
+) -> Outcome | DbankError:
+    """A decision still short of escrow that unreachable branches may hold says so."""
+    if not isinstance(decision, EscrowShortfall) or decision.account_id not in unreachable:
+        return decision
+    names = ",".join(str(b) for b in unreachable[decision.account_id])
+    return BranchesUnreachable(
+        f"account {decision.account_id!r} needs escrow that branches {names} may hold, and"
+        " they cannot be reached",
+        account_id=decision.account_id,
+        branches=names,
+    )
+
+
+def _debited(command: BatchCommand) -> str:
+    """The account whose escrow share a command spends."""
+    return command.from_account_id if isinstance(command, TransferCommand) else command.account_id
 
 
 def _wall_ms() -> int:
@@ -435,6 +521,99 @@ class Branch:
             if not self._borrowing[account_id]:
                 del self._borrowing[account_id]
             self._writer.release(account_id, amount)
+
+    async def batch(
+        self,
+        entries: Sequence[BatchCommand | DbankError],
+        context: RequestContext,
+        *,
+        atomic: bool = False,
+    ) -> BatchResult:
+        """Carry out many writes in one writer batch and one durable transaction, in their
+        order; an entry given as an error (it did not parse) is refused as it is. Escrow
+        that this branch lacks is borrowed once per account, for the whole batch's
+        shortfall, and the entries that fell short are decided again with it. With
+        ``atomic``, every entry is applied or none (see ``Writer.submit_many``).
+
+        Raises:
+            InvalidArgument: no entries, more than ``MAX_BATCH_ENTRIES``, or a request id
+                that two entries share (``BATCH_REQUEST_ID_REPEATED``).
+            SessionNotCovered.
+        """
+        _check_batch(entries)
+        await self.cover(context.session, context.budget, source=context.session_source)
+        wanted = [i for i, e in enumerate(entries) if not isinstance(e, DbankError)]
+        decisions: list[Outcome | DbankError] = [
+            e if isinstance(e, DbankError) else _batch_aborted(0) for e in entries
+        ]
+        if atomic and len(wanted) < len(entries):
+            refused = next(i for i, e in enumerate(entries) if isinstance(e, DbankError))
+            decisions = [
+                d if i == refused or i not in wanted else _batch_aborted(refused)
+                for i, d in enumerate(decisions)
+            ]
+        elif wanted:
+            commands = [e for e in entries if not isinstance(e, DbankError)]
+            decided = await self._originate_many(commands, atomic, context)
+            for i, decision in zip(wanted, decided, strict=True):
+                decisions[i] = decision
+        unconfirmed: list[int] = []
+        made = [d.op_id for d in decisions if isinstance(d, Outcome) and d.op_id is not None]
+        if context.wait_all and made:
+            unconfirmed = await self._network.confirm(max(made), context.budget)
+        session = self.version_vector
+        results = [self._written(decision, session) for decision in decisions]
+        return BatchResult(tuple(results), session, tuple(unconfirmed))
+
+    def _written(
+        self, decision: Outcome | DbankError, session: VersionVector
+    ) -> WriteResult | DbankError:
+        if isinstance(decision, DbankError):
+            return decision
+        currency = self._writer.state.account(decision.balances[0][0]).currency
+        return WriteResult(
+            _op_id(decision), decision.balances, currency, session, answered_by=self.branch_id
+        )
+
+    async def _originate_many(
+        self, commands: list[BatchCommand], atomic: bool, context: RequestContext
+    ) -> list[Outcome | DbankError]:
+        """``_originate`` for a batch: one borrowing round for every account that fell
+        short, asking for the sum of its entries' shortfalls at once."""
+        alone = not self.config.peers
+        decisions = await self._writer.submit_many(commands, atomic=atomic, final=alone)
+        short = [i for i, d in enumerate(decisions) if isinstance(d, EscrowShortfall)]
+        if alone or not short:
+            return decisions
+        needs = _batch_needs(commands, decisions, short)
+        again = list(range(len(commands))) if atomic else short
+        holds: dict[str, int] = {}
+        for i in again:
+            debited = _debited(commands[i])
+            if not isinstance(commands[i], DepositCommand) and debited in needs:
+                holds[debited] = holds.get(debited, 0) + commands[i].amount
+        for account_id, amount in holds.items():
+            self._writer.hold(account_id, amount)
+        for account_id, need in needs.items():
+            self._borrowing.setdefault(account_id, []).append(need)
+        try:
+            asked = await asyncio.gather(
+                *(self._network.borrow(a, need, context.budget) for a, need in needs.items())
+            )
+            unreachable = {a: names for a, names in zip(needs, asked, strict=True) if names}
+            retried = await self._writer.submit_many(
+                [commands[i] for i in again], atomic=atomic, final=not unreachable, holds=holds
+            )
+        finally:
+            for account_id, need in needs.items():
+                self._borrowing[account_id].remove(need)
+                if not self._borrowing[account_id]:
+                    del self._borrowing[account_id]
+            for account_id, amount in holds.items():
+                self._writer.release(account_id, amount)
+        for i, decision in zip(again, retried, strict=True):
+            decisions[i] = _unreachable_if_short(decision, unreachable)
+        return decisions
 
     # Replication -----------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from dbank._log_limit import RepeatLimiter
 from dbank.branch._recent import RecentOps
 from dbank.branch._watch import VectorWatch
 from dbank.ledger import (
+    Aborted,
     Command,
     DbankError,
     HybridLogicalClock,
@@ -60,6 +61,17 @@ class _Pending:
     future: asyncio.Future[Outcome]
     final: bool
     hold: tuple[str, int] | None
+
+
+@dataclass(slots=True)
+class _Group:
+    """The entries of one batch request: decided in one writer batch, in their order, and
+    committed in one transaction; if ``atomic``, all of them or none."""
+
+    entries: list[_Pending]
+    atomic: bool
+    holds: Mapping[str, int]
+    """Per account, the held escrow that is the group's to spend (``Writer.hold``)."""
 
 
 @dataclass(slots=True)
@@ -109,7 +121,7 @@ class Writer:
         self.halted: dict[int, str] = {}
         self._store = store
         self._clock = clock
-        self._queue: asyncio.Queue[_Pending | _Remote | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Pending | _Group | _Remote | None] = asyncio.Queue()
         self._in_flight: dict[IdempotencyKey, asyncio.Future[Outcome]] = {}
         self._held: dict[OpId, Op] = {}
         self._holds: dict[str, int] = {}
@@ -172,11 +184,7 @@ class Writer:
         """
         if self._task is None:
             raise Unavailable("the branch is shutting down")
-        if not self._may_originate.is_set():
-            try:
-                await asyncio.wait_for(self._may_originate.wait(), ORIGINATION_WAIT)
-            except TimeoutError:
-                raise Unavailable("the branch is recovering its log from its peers") from None
+        await self._origination_allowed()
         future = self._in_flight.get(command.key)
         if future is None:
             future = asyncio.get_running_loop().create_future()
@@ -186,6 +194,61 @@ class Writer:
         # Shielded: a caller that goes away must not cancel a write that is queued anyway
         # and that other attempts with the same request id may be waiting for.
         return _matching(command, await asyncio.shield(future))
+
+    async def submit_many(
+        self,
+        commands: Sequence[Command],
+        *,
+        atomic: bool,
+        final: bool = True,
+        holds: Mapping[str, int] | None = None,
+    ) -> list[Outcome | DbankError]:
+        """Carry out ``commands`` in one writer batch, in their order, and return each one's
+        outcome or error (in the same order; nothing is raised for one entry).
+
+        ``final`` as for ``submit``; ``holds``: per account, the held escrow (``hold()``)
+        that is the batch's to spend.
+        With ``atomic``, either every entry's op is committed or none is, and nothing is
+        stored for a refused atomic batch: each refused entry gets its own error and every
+        other one ``Aborted`` (``BATCH_ABORTED``). An atomic batch one of whose request ids
+        is being carried out right now is refused whole (``REQUEST_IN_PROGRESS``).
+        The request ids of ``commands`` must differ from each other.
+        """
+        if self._task is None:
+            raise Unavailable("the branch is shutting down")
+        await self._origination_allowed()
+        loop = asyncio.get_running_loop()
+        waiting: list[asyncio.Future[Outcome]] = []
+        entries: list[_Pending] = []
+        if atomic and any(command.key in self._in_flight for command in commands):
+            raise Aborted(
+                "a request id of this batch is being carried out by another request; retry",
+                reason="REQUEST_IN_PROGRESS",
+            )
+        for command in commands:
+            future = self._in_flight.get(command.key)
+            if future is None:
+                future = loop.create_future()
+                future.add_done_callback(_retrieve)
+                self._in_flight[command.key] = future
+                entries.append(_Pending(command, future, final, None))
+            waiting.append(future)
+        if entries:
+            self._queue.put_nowait(_Group(entries, atomic, holds or {}))
+        results: list[Outcome | DbankError] = []
+        for command, future in zip(commands, waiting, strict=True):
+            try:
+                results.append(_matching(command, await asyncio.shield(future)))
+            except DbankError as exc:
+                results.append(exc)
+        return results
+
+    async def _origination_allowed(self) -> None:
+        if not self._may_originate.is_set():
+            try:
+                await asyncio.wait_for(self._may_originate.wait(), ORIGINATION_WAIT)
+            except TimeoutError:
+                raise Unavailable("the branch is recovering its log from its peers") from None
 
     async def decided(self, command: Command) -> Outcome | None:
         """The outcome of ``command``'s request id if this replica has one: decided here,
@@ -283,14 +346,17 @@ class Writer:
                 self._fail(batch, Unavailable(f"the store failed: {exc}"))
                 await self._reload()
 
-    def _fail(self, batch: list[_Pending | _Remote], failure: DbankError) -> None:
+    def _fail(self, batch: list[_Pending | _Group | _Remote], failure: DbankError) -> None:
         for item in batch:
             if isinstance(item, _Pending):
                 self._settle(item, failure)
+            elif isinstance(item, _Group):
+                for entry in item.entries:
+                    self._settle(entry, failure)
             elif not item.future.done():
                 item.future.set_exception(failure)
 
-    async def _process_deciding_again(self, batch: list[_Pending | _Remote]) -> None:
+    async def _process_deciding_again(self, batch: list[_Pending | _Group | _Remote]) -> None:
         """Process the batch; if the store says another process serving this branch
         committed first (``StoreConflict``: nothing was written), take in what it
         committed and decide the whole batch again on that state."""
@@ -317,11 +383,11 @@ class Writer:
             self.recent.extend(ops)
             self.committed.publish(self.state.version_vector())
 
-    async def _process(self, batch: list[_Pending | _Remote]) -> None:
+    async def _process(self, batch: list[_Pending | _Group | _Remote]) -> None:
         for item in batch:
             if isinstance(item, _Remote) and item.seal:
                 self._clock.observe(item.seal)
-        pending = [item for item in batch if isinstance(item, _Pending)]
+        pending = [entry for item in batch for entry in _entries(item)]
         remote = [op for item in batch if isinstance(item, _Remote) for op in item.ops]
         overlay = self.state.overlay()
         result = _BatchResult()
@@ -339,14 +405,17 @@ class Writer:
             learned = self._apply_remote(overlay, remote, result)
             outcomes: list[tuple[IdempotencyKey, Outcome]] = []
             reserved = dict(self._holds)
-            for item in pending:
-                command = item.command
-                decision: Outcome | DbankError | None = stored.get(command.key)
-                if decision is None:
-                    decision = self._decide(overlay, item, reserved, result.ops)
-                    if isinstance(decision, Outcome):
-                        outcomes.append((command.key, decision))
-                result.settled.append((item, decision))
+            for item in batch:
+                if isinstance(item, _Group) and item.atomic:
+                    self._decide_atomic(overlay, item, stored, reserved, result, outcomes)
+                    continue
+                if isinstance(item, _Group):
+                    _spend_holds(reserved, item.holds)
+                for entry in _entries(item):
+                    decision = self._decide_stored(overlay, entry, stored, reserved, result.ops)
+                    if isinstance(decision, Outcome) and entry.command.key not in stored:
+                        outcomes.append((entry.command.key, decision))
+                    result.settled.append((entry, decision))
             if not (result.ops or outcomes):
                 return None
             return Commit(result.ops, overlay.delta(), outcomes, learned)
@@ -355,7 +424,7 @@ class Writer:
         self.state.absorb(overlay)
         self._finish(batch, result)
 
-    def _finish(self, batch: list[_Pending | _Remote], result: _BatchResult) -> None:
+    def _finish(self, batch: list[_Pending | _Group | _Remote], result: _BatchResult) -> None:
         """After the commit: publish the new state and answer everyone in the batch."""
         self._held = result.held
         for origin, reason in result.halted.items():
@@ -400,19 +469,76 @@ class Writer:
         result.held = held
         return learned
 
+    def _decide_stored(
+        self,
+        overlay: LedgerState,
+        item: _Pending,
+        stored: Mapping[IdempotencyKey, Outcome],
+        reserved: dict[str, int],
+        ops: list[Op],
+    ) -> Outcome | DbankError:
+        """The stored outcome of the item's request id, else ``_decide``'s. An item that
+        brings held escrow frees it for the rest of the batch once decided: it is the
+        item's to spend, not to keep from the items after it."""
+        decision = stored.get(item.command.key)
+        if decision is not None:
+            return decision
+        if item.hold is not None:
+            account, amount = item.hold
+            reserved[account] = reserved.get(account, 0) - amount
+        return self._decide(overlay, item, reserved, ops)
+
+    def _decide_atomic(
+        self,
+        overlay: LedgerState,
+        group: _Group,
+        stored: Mapping[IdempotencyKey, Outcome],
+        reserved: dict[str, int],
+        result: _BatchResult,
+        outcomes: list[tuple[IdempotencyKey, Outcome]],
+    ) -> None:
+        """Decide every entry of an atomic group in a state of its own, and keep it only if
+        none is refused; otherwise nothing of the group is applied or stored."""
+        trial = overlay.overlay()
+        kept = dict(reserved)
+        _spend_holds(kept, group.holds)
+        ops: list[Op] = []
+        decisions = [self._decide_stored(trial, e, stored, kept, ops) for e in group.entries]
+        refused = [not isinstance(d, Outcome) or bool(d.error_type) for d in decisions]
+        if not any(refused):
+            overlay.absorb(trial)
+            reserved.update(kept)
+            result.ops.extend(ops)
+            for entry, decision in zip(group.entries, decisions, strict=True):
+                assert isinstance(decision, Outcome)  # none refused
+                if entry.command.key not in stored:
+                    outcomes.append((entry.command.key, decision))
+                result.settled.append((entry, decision))
+            return
+        first = refused.index(True)
+        for index, (entry, decision) in enumerate(zip(group.entries, decisions, strict=True)):
+            if refused[index]:
+                error = decision if isinstance(decision, DbankError) else decision.error()
+            else:
+                error = Aborted(
+                    f"the atomic batch was refused because of entry {first}: nothing of it"
+                    " was applied",
+                    reason="BATCH_ABORTED",
+                    entry=str(first),
+                )
+            assert error is not None
+            result.settled.append((entry, error))
+
     def _decide(
         self,
         overlay: LedgerState,
         item: _Pending,
-        reserved: dict[str, int],
+        reserved: Mapping[str, int],
         ops: list[Op],
     ) -> Outcome | DbankError:
         """Plan and apply one command in ``overlay``: its definite outcome, or the
         transient error it got (not stored, so a retry decides again)."""
         command = item.command
-        if item.hold is not None:
-            account, amount = item.hold
-            reserved = {**reserved, account: reserved.get(account, 0) - amount}
         try:
             currency, body = plan(
                 overlay,
@@ -466,6 +592,20 @@ class Writer:
         self.state = snapshot.state
         self._clock.observe(snapshot.last_hlc)
         self.committed.publish(self.state.version_vector())
+
+
+def _spend_holds(reserved: dict[str, int], holds: Mapping[str, int]) -> None:
+    """Free a group's held escrow for the group's own entries."""
+    for account, amount in holds.items():
+        reserved[account] = reserved.get(account, 0) - amount
+
+
+def _entries(item: _Pending | _Group | _Remote) -> list[_Pending]:
+    if isinstance(item, _Pending):
+        return [item]
+    if isinstance(item, _Group):
+        return item.entries
+    return []
 
 
 def _learned_outcome(state: LedgerState, op: Op) -> list[tuple[IdempotencyKey, Outcome]]:

@@ -7,10 +7,15 @@ from dbank.client._types import (
     Account,
     AccountStatement,
     BalanceChange,
+    BatchEntry,
+    BatchOutcome,
+    DepositEntry,
     InterestPosted,
     Transaction,
     TransactionPage,
+    TransferEntry,
     TransferResult,
+    WithdrawEntry,
 )
 from dbank.ledger import EntryKind, OpId
 
@@ -19,6 +24,9 @@ __all__ = [
     "AccountStatement",
     "BalanceChange",
     "BankClient",
+    "BatchEntry",
+    "BatchOutcome",
+    "DepositEntry",
     "EntryKind",
     "InterestPosted",
     "OpId",
@@ -26,7 +34,9 @@ __all__ = [
     "Session",
     "Transaction",
     "TransactionPage",
+    "TransferEntry",
     "TransferResult",
+    "WithdrawEntry",
     "WriteConcern",
     "new_request_id",
 ]

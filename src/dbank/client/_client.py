@@ -19,6 +19,7 @@ import grpc
 
 from dbank._proto import bank_pb2 as pb
 from dbank._proto import bank_pb2_grpc
+from dbank._status import error_from_status
 from dbank._wire import (
     ACCOUNT_TYPE_FROM_WIRE,
     ACCOUNT_TYPE_TO_WIRE,
@@ -32,11 +33,17 @@ from dbank.client._types import (
     Account,
     AccountStatement,
     BalanceChange,
+    BatchEntry,
+    BatchOutcome,
+    DepositEntry,
     InterestPosted,
     Transaction,
     TransactionPage,
+    TransferEntry,
     TransferResult,
+    WithdrawEntry,
 )
+from dbank.errors import DbankError
 from dbank.ledger import AccountType, EntryKind
 
 DEFAULT_TIMEOUT = 10.0
@@ -73,6 +80,7 @@ class _BankStub(Protocol):
     CalculateInterest: UnaryCall[pb.CalculateInterestRequest, pb.CalculateInterestResponse]
     ListTransactions: UnaryCall[pb.ListTransactionsRequest, pb.ListTransactionsResponse]
     GetStatement: UnaryCall[pb.GetStatementRequest, pb.GetStatementResponse]
+    Batch: UnaryCall[pb.BatchRequest, pb.BatchResponse]
 
 
 class _Sessioned(Protocol):
@@ -268,17 +276,54 @@ class BankClient:
             write_concern=self._write_concern,
         )
         reply = await self._call(self._stub.Transfer, request)
-        return TransferResult(
-            reply.from_account_id,
-            reply.from_balance,
-            reply.to_account_id,
-            reply.to_balance,
-            reply.currency,
-            op_id_from_wire(reply.op_id),
-            request_id,
-            tuple(reply.unconfirmed_branches),
-            reply.answered_by,
-        )
+        return _transfer_result(reply, request_id)
+
+    async def batch(self, entries: Sequence[BatchEntry], *, atomic: bool = False) -> BatchOutcome:
+        """Carry out up to 8,000 deposits, withdrawals and transfers in one request, in
+        order, in one durable transaction at the branch; each entry is idempotent by its
+        own request id (retrying the batch applies nothing twice). With ``atomic``, all
+        of them or none: one refused entry refuses the batch, and every other entry's
+        error is ``Aborted`` (``BATCH_ABORTED``). A refused entry does not raise: it is
+        its error in ``BatchOutcome.results``.
+
+        Raises:
+            InvalidArgument: no entries, more than 8,000, or a request id used twice.
+            Unavailable, PermissionDenied: the batch as a whole.
+        """
+        request = pb.BatchRequest(atomic=atomic, write_concern=self._write_concern)
+        request_ids = []
+        for entry in entries:
+            request_id = entry.request_id or new_request_id()
+            request_ids.append(request_id)
+            item = request.entries.add()
+            match entry:
+                case DepositEntry():
+                    item.deposit.CopyFrom(_deposit_request(entry, request_id))
+                case WithdrawEntry():
+                    item.withdraw.CopyFrom(_withdraw_request(entry, request_id))
+                case TransferEntry():
+                    item.transfer.CopyFrom(
+                        pb.TransferRequest(
+                            from_account_id=entry.from_account_id,
+                            to_account_id=entry.to_account_id,
+                            amount=entry.amount,
+                            currency=entry.currency,
+                            request_id=request_id,
+                        )
+                    )
+        reply = await self._call(self._stub.Batch, request)
+        results: list[BalanceChange | TransferResult | DbankError] = []
+        for result, request_id in zip(reply.results, request_ids, strict=True):
+            match result.WhichOneof("result"):
+                case "deposit":
+                    results.append(_balance_change(result.deposit, request_id))
+                case "withdraw":
+                    results.append(_balance_change(result.withdraw, request_id))
+                case "transfer":
+                    results.append(_transfer_result(result.transfer, request_id))
+                case _:
+                    results.append(error_from_status(result.error))
+        return BatchOutcome(tuple(results), tuple(reply.unconfirmed_branches))
 
     async def calculate_interest(
         self,
@@ -406,6 +451,38 @@ def _balance_change(
     )
 
 
+def _transfer_result(reply: pb.TransferResponse, request_id: str) -> TransferResult:
+    return TransferResult(
+        reply.from_account_id,
+        reply.from_balance,
+        reply.to_account_id,
+        reply.to_balance,
+        reply.currency,
+        op_id_from_wire(reply.op_id),
+        request_id,
+        tuple(reply.unconfirmed_branches),
+        reply.answered_by,
+    )
+
+
+def _deposit_request(entry: DepositEntry, request_id: str) -> pb.DepositRequest:
+    return pb.DepositRequest(
+        account_id=entry.account_id,
+        amount=entry.amount,
+        currency=entry.currency,
+        request_id=request_id,
+    )
+
+
+def _withdraw_request(entry: WithdrawEntry, request_id: str) -> pb.WithdrawRequest:
+    return pb.WithdrawRequest(
+        account_id=entry.account_id,
+        amount=entry.amount,
+        currency=entry.currency,
+        request_id=request_id,
+    )
+
+
 def _account(value: pb.Account) -> Account:
     return Account(
         account_id=value.account_id,
@@ -441,9 +518,14 @@ def _channel(
     if tls is None:
         if token is not None:
             raise ValueError("a token is only sent over TLS: give the bank's CA as tls=")
-        return grpc.aio.insecure_channel(target, interceptors=interceptors)
+        return grpc.aio.insecure_channel(target, options=_OPTIONS, interceptors=interceptors)
     if token is not None and not _TOKEN.fullmatch(token):
         # gRPC would refuse it on every call with a dump of its own.
         raise ValueError("the token holds characters no token has (a stray newline or space?)")
     credentials = grpc.ssl_channel_credentials(root_certificates=tls)
-    return grpc.aio.secure_channel(target, credentials, interceptors=interceptors)
+    return grpc.aio.secure_channel(target, credentials, options=_OPTIONS, interceptors=interceptors)
+
+
+_OPTIONS = [("grpc.max_receive_message_length", 64 * 2**20)]
+"""A batch's reply may pass gRPC's default limit of 4 MiB (8,000 results, each refusal
+with its message)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from dbank.errors import DbankError
 from dbank.ledger import AccountType, EntryKind, OpId
 
 
@@ -124,3 +125,53 @@ class AccountStatement:
     transactions: tuple[Transaction, ...]
     interest: int
     closing_balance: int
+
+
+@dataclass(frozen=True, slots=True)
+class DepositEntry:
+    """A deposit in a batch (``BankClient.batch``); ``request_id`` None: the client makes
+    one, the same for every retry of the batch."""
+
+    account_id: str
+    amount: int
+    currency: str = ""
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawEntry:
+    """A withdrawal in a batch (see ``DepositEntry``)."""
+
+    account_id: str
+    amount: int
+    currency: str = ""
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TransferEntry:
+    """A transfer in a batch (see ``DepositEntry``)."""
+
+    from_account_id: str
+    to_account_id: str
+    amount: int
+    currency: str = ""
+    request_id: str | None = None
+
+
+BatchEntry = DepositEntry | WithdrawEntry | TransferEntry
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """A batch's answer: for each entry in order, its result or the error it alone would
+    have raised (``DbankError``); and, with ``WriteConcern.ALL``, the branches that had
+    not applied the batch when it answered."""
+
+    results: tuple[BalanceChange | TransferResult | DbankError, ...]
+    unconfirmed_branches: tuple[int, ...] = ()
+
+    @property
+    def failed(self) -> dict[int, DbankError]:
+        """The refused entries, by index."""
+        return {i: r for i, r in enumerate(self.results) if isinstance(r, DbankError)}

@@ -31,7 +31,9 @@ from dbank.tracing import BranchTrace
 
 log = logging.getLogger(__name__)
 
-BATCH_LIMIT = 512
+BATCH_LIMIT = 8192
+"""The most ops one message of a link carries: a whole batch request's ops (up to 8,000)
+go to each peer in one message."""
 FIRST_BACKOFF = 0.05
 MAX_BACKOFF = 1.0
 

@@ -36,6 +36,11 @@ longer than a handshake on a loaded machine: at 100 ms, 50 branches starting at 
 2 cores gave up most of their handshakes half done, and each retry was another handshake
 (a run saw about 8 times as many connections as links)."""
 
+MAX_MESSAGE_BYTES = 64 * 2**20
+"""The largest message a branch takes, from a peer or a customer (gRPC's default is 4 MiB):
+a batch of 8,000 entries, its reply, or a link's message of as many ops, with every
+string at its longest, is about 20 MiB."""
+
 FLOW_CONTROL_OPTIONS = [
     # No bandwidth-delay probing: gRPC answers data it reads with a BDP ping, and on links
     # that carry one small batch and one ack per write, the pings and their acks were
@@ -71,6 +76,7 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", KEEPALIVE_MS),
     ("grpc.keepalive_timeout_ms", 5000),
     ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     *FLOW_CONTROL_OPTIONS,
 ]
 
@@ -82,6 +88,7 @@ SERVER_OPTIONS = [
     # TLS handshake), hundreds of times with 50 branches.
     ("grpc.http2.min_ping_interval_without_data_ms", KEEPALIVE_MS // 2),
     ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     *FLOW_CONTROL_OPTIONS,
 ]
 """The options of a branch's gRPC server (both its ports) that its peers' channels need."""

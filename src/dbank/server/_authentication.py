@@ -16,7 +16,7 @@ import grpc
 from grpc_reflection.v1alpha import reflection
 
 from dbank._proto import bank_pb2
-from dbank._status import abort_with
+from dbank._status import abort_with, error_from_status, status_message
 from dbank.branch import Branch
 from dbank.errors import (
     AccountNotFound,
@@ -29,6 +29,7 @@ from dbank.security import (
     CALLER,
     CALLER_AUTHORIZATION,
     INSECURE_PRINCIPAL,
+    Action,
     Principal,
     Role,
     TokenVerifier,
@@ -119,9 +120,21 @@ class AuthInterceptor(UnaryInterceptor):
     def _pays_a_stranger(self, principal: Principal, rule: Rule, request: Any) -> bool:
         """Whether a customer pays into an account it does not own (or that does not
         exist, which must look the same)."""
+        if rule.parts is not None:
+            return bool(self._strangers_paid(principal, rule, request))
         if principal.role is not Role.CUSTOMER or rule.pays_into is None:
             return False
         return self._branch.owner_of(rule.pays_into(request)[0]) != principal.subject
+
+    def _strangers_paid(self, principal: Principal, rule: Rule, request: Any) -> dict[int, str]:
+        """The parts of a request made of others (by index) that pay a stranger: the
+        account each pays into."""
+        assert rule.parts is not None
+        return {
+            index: part.pays_into(message)[0]
+            for index, (part, message) in enumerate(rule.parts(request))
+            if self._pays_a_stranger(principal, part, message) and part.pays_into is not None
+        }
 
     async def _paying_a_stranger(
         self, principal: Principal, rule: Rule, behavior: Handler, request: Any, context: Any
@@ -129,6 +142,8 @@ class AuthInterceptor(UnaryInterceptor):
         """Run a customer's payment into an account it may not read: the reply leaves out
         that account's balance, and a refusal because of that account (unknown, another
         currency) is one and the same ``PERMISSION_DENIED``."""
+        if rule.parts is not None:
+            return await self._batch_paying_strangers(principal, rule, behavior, request, context)
         try:
             reply = await behavior(request, context)
         except (AccountNotFound, CurrencyMismatch) as exc:
@@ -142,23 +157,52 @@ class AuthInterceptor(UnaryInterceptor):
         reply.to_balance = 0
         return reply
 
+    async def _batch_paying_strangers(
+        self, principal: Principal, rule: Rule, behavior: Handler, request: Any, context: Any
+    ) -> Any:
+        """``_paying_a_stranger`` for each entry of a batch that pays a stranger."""
+        strangers = self._strangers_paid(principal, rule, request)
+        reply = await behavior(request, context)
+        for index, target in strangers.items():
+            result = reply.results[index]
+            if result.WhichOneof("result") == "transfer":
+                result.transfer.to_balance = 0
+                continue
+            error = error_from_status(result.error)
+            if isinstance(error, AccountNotFound | CurrencyMismatch) and (
+                error.metadata.get("account_id") == target
+            ):
+                refusal = PermissionDenied(
+                    f"customer {principal.subject!r} may not pay into this account",
+                    reason="PERMISSION_DENIED",
+                )
+                result.error.CopyFrom(status_message(refusal))
+        return reply
+
     async def _authorize(
         self, principal: Principal, rule: Rule, request: Any, context: grpc.aio.ServicerContext
     ) -> None:
         """Raises ``PermissionDenied``, alike for someone else's account and an unknown one."""
-        accounts = rule.accounts(request)
+        parts = [(rule, request)] if rule.parts is None else rule.parts(request)
         if principal.role is not Role.CUSTOMER:
-            require(principal, rule.action, owner=None)  # the role alone decides
+            for part, _ in parts:
+                require(principal, _action(part), owner=None)  # the role alone decides
             return
         if rule.opens:
-            require(principal, rule.action, owner=accounts[0])
+            require(principal, _action(rule), owner=rule.accounts(request)[0])
             return
         # A customer's right depends on the owner, which this replica knows for sure once
         # it covers what the customer has seen (the account may have been opened elsewhere).
         asked = convert.read_context(request, context)
         await self._branch.cover(asked.session, asked.budget, source=asked.session_source)
-        for account_id in accounts:
-            require(principal, rule.action, owner=self._branch.owner_of(account_id))
+        for part, message in parts:
+            for account_id in part.accounts(message):
+                require(principal, _action(part), owner=self._branch.owner_of(account_id))
+
+
+def _action(rule: Rule) -> Action:
+    assert rule.action is not None  # only a request made of others has none
+    return rule.action
 
 
 def _authorization(context: grpc.aio.ServicerContext) -> str | None:

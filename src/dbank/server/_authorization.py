@@ -25,12 +25,15 @@ class Rule:
     """``action`` on every account ``accounts`` names; for an opening, the owner the
     request names is the account's owner (``opens``)."""
 
-    action: Action
+    action: Action | None
     accounts: Accounts
     opens: bool = False
     pays_into: Accounts | None = None
     """The account a write pays into, which a customer need not own: answers about it
     must tell a customer no more than that it took the money."""
+    parts: Callable[[Any], list[tuple[Rule, Any]]] | None = None
+    """For a request made of others (a batch): each part's own rule and message, every
+    one of which must be allowed (the request's own ``action`` is then None)."""
 
 
 def _one(field: str) -> Accounts:
@@ -49,3 +52,21 @@ BANK_RULES: dict[str, Rule] = {
     "ListTransactions": Rule(Action.READ, _one("account_id")),
     "GetStatement": Rule(Action.READ, _one("account_id")),
 }
+
+_ENTRY_METHODS = {"deposit": "Deposit", "withdraw": "Withdraw", "transfer": "Transfer"}
+"""Each kind of batch entry (its field in ``BatchEntry``) to the method it stands for."""
+
+
+def batch_parts(request: Any) -> list[tuple[Rule, Any]]:
+    """A batch's entries, each with the rule of the request it is."""
+    parts = []
+    for entry in request.entries:
+        kind = entry.WhichOneof("entry")
+        if kind is not None:  # an empty entry is refused by the branch, and moves nothing
+            parts.append((BANK_RULES[_ENTRY_METHODS[kind]], getattr(entry, kind)))
+    return parts
+
+
+# A batch is allowed only if every entry alone would be: one entry that is not refuses it
+# whole, nothing applied.
+BANK_RULES["Batch"] = Rule(None, lambda request: [], parts=batch_parts)

@@ -129,3 +129,13 @@ class BankServicer(bank_pb2_grpc.BankServicer):
             request.account_id, first_day, last_day, convert.read_context(request, context)
         )
         return self._answered(convert.statement_response(result))
+
+    async def Batch(
+        self, request: pb.BatchRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BatchResponse:
+        result = await self._branch.batch(
+            convert.batch_entries(request),
+            convert.write_context(request, context),
+            atomic=request.atomic,
+        )
+        return self._answered(convert.batch_response(request, result))

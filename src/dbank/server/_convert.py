@@ -10,6 +10,7 @@ import grpc
 from google.protobuf import timestamp_pb2
 
 from dbank._proto import bank_pb2 as pb
+from dbank._status import status_message
 from dbank._wire import (
     ACCOUNT_TYPE_FROM_WIRE,
     ACCOUNT_TYPE_TO_WIRE,
@@ -20,6 +21,8 @@ from dbank._wire import (
 from dbank.branch import (
     MAX_WAIT,
     AccountView,
+    BatchCommand,
+    BatchResult,
     HistoryPage,
     InterestResult,
     RequestContext,
@@ -27,6 +30,7 @@ from dbank.branch import (
     WriteResult,
 )
 from dbank.ledger import (
+    DbankError,
     DepositCommand,
     Entry,
     InterestCommand,
@@ -176,6 +180,64 @@ def transfer_response(result: WriteResult) -> pb.TransferResponse:
         unconfirmed_branches=result.unconfirmed,
         answered_by=result.answered_by,
     )
+
+
+# Batches ----------------------------------------------------------------------------
+
+_ENTRY_COMMANDS: dict[str, Any] = {
+    "deposit": deposit_command,
+    "withdraw": withdraw_command,
+    "transfer": transfer_command,
+}
+_ENTRY_RESPONSES: dict[str, Any] = {
+    "deposit": deposit_response,
+    "withdraw": withdraw_response,
+    "transfer": transfer_response,
+}
+"""Per kind of batch entry (its field name in ``BatchEntry``)."""
+
+
+def batch_entries(request: pb.BatchRequest) -> list[BatchCommand | DbankError]:
+    """Each entry's command, or the error that entry alone would have got (an empty
+    entry, fields a batch sets for all its entries, a malformed field)."""
+    entries: list[BatchCommand | DbankError] = []
+    for index, entry in enumerate(request.entries):
+        kind = entry.WhichOneof("entry")
+        try:
+            if kind is None:
+                raise InvalidArgument(
+                    f"entry {index} is none of deposit, withdraw, transfer",
+                    reason="BATCH_ENTRY_EMPTY",
+                    field=f"entries[{index}]",
+                )
+            inner = getattr(entry, kind)
+            for name in ("session", "write_concern", "request_branch"):
+                if inner.HasField(name) if name == "session" else getattr(inner, name):
+                    raise InvalidArgument(
+                        f"entry {index} sets {name}: the batch's own applies to every entry",
+                        reason="BATCH_ENTRY_FIELD",
+                        field=f"entries[{index}].{kind}.{name}",
+                    )
+            entries.append(_ENTRY_COMMANDS[kind](inner))
+        except DbankError as exc:
+            entries.append(exc)
+    return entries
+
+
+def batch_response(request: pb.BatchRequest, result: BatchResult) -> pb.BatchResponse:
+    reply = pb.BatchResponse(
+        session=vector_to_wire(result.session), unconfirmed_branches=result.unconfirmed
+    )
+    for entry, outcome in zip(request.entries, result.results, strict=True):
+        item = reply.results.add()
+        if isinstance(outcome, DbankError):
+            item.error.CopyFrom(status_message(outcome))
+            continue
+        kind = entry.WhichOneof("entry")
+        answer = getattr(item, str(kind))
+        answer.CopyFrom(_ENTRY_RESPONSES[str(kind)](outcome))
+        answer.ClearField("session")  # the batch's reply carries it once
+    return reply
 
 
 # Interest, history and statements ------------------------------------------------------

@@ -16,6 +16,7 @@ from dbank._proto import bank_pb2 as pb
 from dbank.client import (
     BalanceChange,
     BankClient,
+    DepositEntry,
     EntryKind,
     OpId,
     Session,
@@ -26,7 +27,7 @@ from dbank.ledger import VersionVector
 from dbank.security import init_pki, load_ca
 
 RPCS = pb.DESCRIPTOR.services_by_name["Bank"].methods_by_name
-WRITES = {"CreateAccount", "Deposit", "Withdraw", "Transfer", "CalculateInterest"}
+WRITES = {"CreateAccount", "Deposit", "Withdraw", "Transfer", "CalculateInterest", "Batch"}
 TOKEN_SENT = {1: 4, 2: 7}
 TOKEN_BACK = {1: 5, 3: 2}
 
@@ -97,6 +98,10 @@ def _replies() -> dict[str, Message]:
         "CalculateInterest": pb.CalculateInterestResponse(posted_through=day, session=session),
         "ListTransactions": pb.ListTransactionsResponse(entries=[entry], session=session),
         "GetStatement": pb.GetStatementResponse(from_date=day, to_date=day, session=session),
+        "Batch": pb.BatchResponse(
+            results=[pb.BatchResult(deposit=pb.DepositResponse(account_id="a", balance=5))],
+            session=session,
+        ),
     }
 
 
@@ -114,6 +119,7 @@ def _calls(bank: BankClient) -> dict[str, Callable[[], Awaitable[object]]]:
         ),
         "ListTransactions": lambda: bank.list_transactions(account_id="a"),
         "GetStatement": lambda: bank.get_statement(account_id="a", from_date=day, to_date=day),
+        "Batch": lambda: bank.batch([DepositEntry("a", 5)]),
     }
 
 
