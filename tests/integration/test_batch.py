@@ -66,13 +66,15 @@ async def test_each_entry_of_a_batch_succeeds_or_fails_on_its_own(
         ]
     )
     results = outcome.results
-    assert isinstance(results[0], BalanceChange) and results[0].balance == 1_500
+    assert isinstance(results[0], BalanceChange)
+    assert results[0].balance == 1_500
     assert isinstance(results[1], InsufficientFunds)
     assert isinstance(results[2], TransferResult)
     assert (results[2].from_balance, results[2].to_balance) == (300, 2_200)
     assert isinstance(results[3], AccountNotFound)
     assert isinstance(results[4], InvalidArgument)
-    assert isinstance(results[5], BalanceChange) and results[5].balance == 200
+    assert isinstance(results[5], BalanceChange)
+    assert results[5].balance == 200
     assert sorted(outcome.failed) == [1, 3, 4]
     # One transaction: the ops of the batch follow each other in the branch's log.
     seqs = [r.op_id.seq for r in results if isinstance(r, BalanceChange | TransferResult)]
@@ -193,7 +195,8 @@ async def test_a_customer_batch_with_an_entry_it_may_not_make_is_refused_whole(
             [TransferEntry(mine, theirs, 10), TransferEntry(mine, unique_id("nowhere"), 10)]
         )
         moved, nowhere = paid.results
-        assert isinstance(moved, TransferResult) and moved.to_balance == 0
+        assert isinstance(moved, TransferResult)
+        assert moved.to_balance == 0
         assert isinstance(nowhere, PermissionDenied)
     assert await _balances(teller, mine, theirs) == [90, 110]
 
