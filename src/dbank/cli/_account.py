@@ -7,19 +7,25 @@ import datetime as dt
 import functools
 import json
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import click
 
+from dbank.branch import MAX_BATCH_ENTRIES
 from dbank.cli._common import BRANCH_ID, Address, OneLineGroup, run_request
+from dbank.cli._import import ImportFileError, ImportSummary, import_lines, read_lines
 from dbank.cli._render import (
     history_json,
     history_table,
+    import_json,
     interest_json,
     interest_line,
     money_json,
+    print_import_summary,
+    progress_bar,
     statement_csv,
     statement_json,
     statement_table,
@@ -548,3 +554,45 @@ def statement(
         click.echo(statement_csv(found))
     else:
         click.echo(statement_table(found))
+
+
+# Many operations from a file -------------------------------------------------------------
+
+
+@account.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, MAX_BATCH_ENTRIES),
+    default=2000,
+    show_default=True,
+    help=f"Lines sent per batch (1-{MAX_BATCH_ENTRIES}).",
+)
+@_session_options
+def import_operations(session: _Session, file: Path, batch_size: int) -> None:
+    """Carry out every deposit, withdrawal and transfer in FILE (CSV), in batches.
+
+    Columns: operation, account_id, amount, and optionally to_account_id, currency and
+    request_id. Importing the same file again applies nothing twice. A bad file is
+    refused before anything is sent (exit status 2); lines the bank refuses are listed
+    with their line numbers (exit status 1).
+    """
+    try:
+        lines = read_lines(file)
+    except ImportFileError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        sys.exit(2)
+
+    async def go() -> ImportSummary:
+        with progress_bar(len(lines), f"importing {file.name}", quiet=session.as_json) as bar:
+            async with session.client() as bank:
+                return await import_lines(bank, lines, batch_size=batch_size, advance=bar)
+
+    summary = run_request(go)
+    if session.as_json:
+        click.echo(json.dumps(import_json(summary), sort_keys=True))
+    else:
+        print_import_summary(summary, len(lines))
+    if summary.refused:
+        sys.exit(1)

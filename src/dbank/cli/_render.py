@@ -4,14 +4,18 @@ floats; JSON also gives the integer minor units."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import click
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dbank.cli._import import OPERATIONS, ImportSummary
 from dbank.client import AccountStatement, InterestPosted, Transaction, TransactionPage
 from dbank.money import Currency, currency, format_amount
 
@@ -166,3 +170,66 @@ def statement_csv(s: AccountStatement) -> str:
     closing = format_amount(s.closing_balance, cur)
     writer.writerow([s.to_date.isoformat(), "closing_balance", "", closing, "", "", ""])
     return out.getvalue().rstrip("\n")
+
+
+# Imports --------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, what: str, *, quiet: bool) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr (none with ``quiet``, or where stderr is no terminal);
+    yields the function that advances it by a number of lines."""
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet or not console.is_terminal,
+    ) as progress:
+        task = progress.add_task(what, total=total)
+        yield lambda lines: progress.advance(task, lines)
+
+
+def import_table(summary: ImportSummary, total: int) -> str:
+    table = Table(title=f"{total} lines", title_justify="left")
+    table.add_column("operation")
+    table.add_column("applied", justify="right")
+    table.add_column("amount", justify="right")
+    for operation in OPERATIONS:
+        moved = [
+            f"{format_amount(minor, currency(code))} {code}"
+            for (kind, code), minor in sorted(summary.moved.items())
+            if kind == operation
+        ]
+        table.add_row(operation, str(summary.applied.get(operation, 0)), ", ".join(moved))
+    table.add_row("refused", str(len(summary.refused)), "")
+    parts: list[Any] = [table]
+    for number, error in summary.refused[:MAX_REFUSED_SHOWN]:
+        parts.append(f"line {number}: {error.reason}: {error.message}")
+    if len(summary.refused) > MAX_REFUSED_SHOWN:
+        parts.append(f"... {len(summary.refused) - MAX_REFUSED_SHOWN} more refused lines (--json)")
+    return _printed(*parts)
+
+
+def print_import_summary(summary: ImportSummary, total: int) -> None:
+    click.echo(import_table(summary, total))
+
+
+def import_json(summary: ImportSummary) -> dict[str, Any]:
+    return {
+        "applied": summary.applied,
+        "moved": [
+            {"operation": kind, "amount": money_json(minor, currency(code))}
+            for (kind, code), minor in sorted(summary.moved.items())
+        ],
+        "refused": [
+            {"line": number, "reason": error.reason, "message": error.message}
+            for number, error in summary.refused
+        ],
+    }
+
+
+MAX_REFUSED_SHOWN = 50
+"""The refused lines the table names (``--json`` lists every one)."""
