@@ -27,7 +27,7 @@ from dbank.branch._history import (
 from dbank.branch._network import Network, NoPeers
 from dbank.branch._request import RequestContext, WriteResult
 from dbank.branch._watch import VectorWatch
-from dbank.branch._writer import Writer
+from dbank.branch._writer import Writer, batch_aborted
 from dbank.ledger import (
     Aborted,
     AccountNotFound,
@@ -112,12 +112,8 @@ class BatchResult:
     unconfirmed: tuple[int, ...] = ()
 
 
-def _batch_aborted(entry: int) -> Aborted:
-    return Aborted(
-        f"the atomic batch was refused because of entry {entry}: nothing of it was applied",
-        reason="BATCH_ABORTED",
-        entry=str(entry),
-    )
+_NOT_YET = Aborted("not decided yet")
+"""A batch entry's place until it is decided (never answered)."""
 
 
 def _check_batch(entries: Sequence[BatchCommand | DbankError]) -> None:
@@ -544,14 +540,12 @@ class Branch:
         await self.cover(context.session, context.budget, source=context.session_source)
         wanted = [i for i, e in enumerate(entries) if not isinstance(e, DbankError)]
         decisions: list[Outcome | DbankError] = [
-            e if isinstance(e, DbankError) else _batch_aborted(0) for e in entries
+            e if isinstance(e, DbankError) else _NOT_YET for e in entries
         ]
         if atomic and len(wanted) < len(entries):
             refused = next(i for i, e in enumerate(entries) if isinstance(e, DbankError))
-            decisions = [
-                d if i == refused or i not in wanted else _batch_aborted(refused)
-                for i, d in enumerate(decisions)
-            ]
+            aborted = batch_aborted(refused)  # one error for all: it says the same to each
+            decisions = [d if d is not _NOT_YET else aborted for d in decisions]
         elif wanted:
             commands = [e for e in entries if not isinstance(e, DbankError)]
             decided = await self._originate_many(commands, atomic, context)

@@ -515,17 +515,12 @@ class Writer:
                     outcomes.append((entry.command.key, decision))
                 result.settled.append((entry, decision))
             return
-        first = refused.index(True)
+        aborted = batch_aborted(refused.index(True))
         for index, (entry, decision) in enumerate(zip(group.entries, decisions, strict=True)):
             if refused[index]:
                 error = decision if isinstance(decision, DbankError) else decision.error()
             else:
-                error = Aborted(
-                    f"the atomic batch was refused because of entry {first}: nothing of it"
-                    " was applied",
-                    reason="BATCH_ABORTED",
-                    entry=str(first),
-                )
+                error = aborted
             assert error is not None
             result.settled.append((entry, error))
 
@@ -592,6 +587,15 @@ class Writer:
         self.state = snapshot.state
         self._clock.observe(snapshot.last_hlc)
         self.committed.publish(self.state.version_vector())
+
+
+def batch_aborted(entry: int) -> Aborted:
+    """What each other entry of an atomic batch gets when entry ``entry`` is refused."""
+    return Aborted(
+        f"the atomic batch was refused because of entry {entry}: nothing of it was applied",
+        reason="BATCH_ABORTED",
+        entry=str(entry),
+    )
 
 
 def _spend_holds(reserved: dict[str, int], holds: Mapping[str, int]) -> None:

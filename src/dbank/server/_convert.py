@@ -189,11 +189,6 @@ _ENTRY_COMMANDS: dict[str, Any] = {
     "withdraw": withdraw_command,
     "transfer": transfer_command,
 }
-_ENTRY_RESPONSES: dict[str, Any] = {
-    "deposit": deposit_response,
-    "withdraw": withdraw_response,
-    "transfer": transfer_response,
-}
 """Per kind of batch entry (its field name in ``BatchEntry``)."""
 
 
@@ -225,6 +220,8 @@ def batch_entries(request: pb.BatchRequest) -> list[BatchCommand | DbankError]:
 
 
 def batch_response(request: pb.BatchRequest, result: BatchResult) -> pb.BatchResponse:
+    """Each entry's reply without a session of its own (the batch's reply carries it once),
+    filled in place: 8,000 replies made apart and copied in cost a tenth of a batch."""
     reply = pb.BatchResponse(
         session=vector_to_wire(result.session), unconfirmed_branches=result.unconfirmed
     )
@@ -234,9 +231,23 @@ def batch_response(request: pb.BatchRequest, result: BatchResult) -> pb.BatchRes
             item.error.CopyFrom(status_message(outcome))
             continue
         kind = entry.WhichOneof("entry")
-        answer = getattr(item, str(kind))
-        answer.CopyFrom(_ENTRY_RESPONSES[str(kind)](outcome))
-        answer.ClearField("session")  # the batch's reply carries it once
+        op_id = outcome.op_id
+        if kind == "transfer":
+            (from_id, from_balance), (to_id, to_balance) = outcome.balances
+            answer: Any = item.transfer
+            answer.from_account_id = from_id
+            answer.from_balance = from_balance
+            answer.to_account_id = to_id
+            answer.to_balance = to_balance
+        else:
+            ((account_id, balance),) = outcome.balances
+            answer = item.deposit if kind == "deposit" else item.withdraw
+            answer.account_id = account_id
+            answer.balance = balance
+        answer.currency = outcome.currency
+        answer.op_id.origin = op_id.origin
+        answer.op_id.seq = op_id.seq
+        answer.answered_by = outcome.answered_by
     return reply
 
 
