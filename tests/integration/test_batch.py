@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import grpc
 import pytest
 from conftest import unique_id
 from support.secure import PKI, BankClient
 from support.secure import proxied_bank as running_cluster
 
+from dbank._proto import bank_pb2 as pb
+from dbank._status import error_from_rpc
 from dbank.client import (
     BalanceChange,
     DepositEntry,
@@ -21,6 +24,7 @@ from dbank.client import (
 from dbank.errors import (
     Aborted,
     AccountNotFound,
+    DbankError,
     InsufficientFunds,
     InvalidArgument,
     PermissionDenied,
@@ -211,3 +215,89 @@ async def test_an_auditor_may_send_no_batch(
         with pytest.raises(PermissionDenied):
             await auditor.batch([DepositEntry(a, 1)])
     assert await _balances(teller, a) == [10]
+
+
+async def test_a_batch_borrows_for_what_its_later_entries_spent_too(
+    healthy: Cluster, clients: dict[int, BankClient]
+) -> None:
+    (a,) = await _opened(clients[1], "mo")
+    await clients[2].deposit(account_id=a, amount=100)  # branch 2 holds 100 of a
+    await clients[3].deposit(account_id=a, amount=100)
+    # 60 fits, 60 falls short, then 30 spends all but 10 of what is left: the retried
+    # entry needs 50 more, not the 20 it lacked when it was first decided.
+    outcome = await clients[2].batch(
+        [WithdrawEntry(a, 60), WithdrawEntry(a, 60), WithdrawEntry(a, 30)]
+    )
+    assert outcome.failed == {}
+    assert await _balances(clients[1], a) == [50]
+
+
+def _raw_batch(address: str, token: str, request: pb.BatchRequest) -> DbankError:
+    with (
+        grpc.secure_channel(address, PKI.credentials(token)) as channel,
+        pytest.raises(grpc.RpcError) as failed,
+    ):
+        channel.unary_unary(
+            "/dbank.v1.Bank/Batch",
+            request_serializer=pb.BatchRequest.SerializeToString,
+            response_deserializer=pb.BatchResponse.FromString,
+        )(request, timeout=10)
+    return error_from_rpc(failed.value)  # type: ignore[arg-type]
+
+
+async def test_empty_entries_refuse_the_batch_before_its_entries_are_authorized(
+    healthy: Cluster, clients: dict[int, BankClient]
+) -> None:
+    teller = clients[1]
+    mine, theirs = await _opened(teller, "ned", "ola", funds=100)
+    token = PKI.token("ned", Role.CUSTOMER)
+    # An empty entry first once shifted which result was the payment to a stranger.
+    request = pb.BatchRequest(atomic=False)
+    request.entries.add()
+    request.entries.add().transfer.CopyFrom(
+        pb.TransferRequest(from_account_id=mine, to_account_id=theirs, amount=1, request_id="t")
+    )
+    refused = _raw_batch(healthy.address(1), token, request)
+    assert isinstance(refused, InvalidArgument)
+    assert refused.reason == "BATCH_ENTRY_EMPTY"
+    auditor = PKI.token("audit", Role.AUDITOR)
+    only_empty = pb.BatchRequest()
+    only_empty.entries.add()
+    assert _raw_batch(healthy.address(1), auditor, only_empty).reason == "BATCH_ENTRY_EMPTY"
+    assert await _balances(teller, mine, theirs) == [100, 100]
+
+
+async def test_an_oversized_batch_is_refused_before_it_is_parsed_or_walked(
+    healthy: Cluster, clients: dict[int, BankClient]
+) -> None:
+    token = PKI.token("pat", Role.CUSTOMER)
+    many = pb.BatchRequest()
+    for _ in range(10_001):
+        many.entries.add()
+    assert _raw_batch(healthy.address(1), token, many).reason == "TOO_MANY_ITEMS"
+    huge = pb.BatchRequest()
+    for _ in range(3_000_000):
+        huge.entries.add()
+    assert _raw_batch(healthy.address(1), token, huge).reason == "REQUEST_TOO_LARGE"
+
+
+async def test_a_refused_atomic_batch_does_not_tell_a_customer_which_accounts_exist(
+    healthy: Cluster, clients: dict[int, BankClient]
+) -> None:
+    teller = clients[1]
+    mine, theirs = await _opened(teller, "quin", "rae", funds=100)
+    token = PKI.token("quin", Role.CUSTOMER)
+    session = Session(teller.session.token)
+    async with BankClient(healthy.address(1), token=token, session=session) as customer:
+        answers = []
+        for target in (theirs, unique_id("nowhere")):
+            outcome = await customer.batch(
+                [WithdrawEntry(mine, 1_000), TransferEntry(mine, target, 1)], atomic=True
+            )
+            first, paid = outcome.results
+            assert isinstance(first, InsufficientFunds)
+            assert isinstance(paid, Aborted)
+            answers.append((paid.reason, paid.metadata["entry"], paid.message))
+        assert answers[0] == answers[1] == (answers[0][0], "0", answers[0][2])
+        assert answers[0][0] == "BATCH_ABORTED"
+    assert await _balances(teller, mine, theirs) == [100, 100]

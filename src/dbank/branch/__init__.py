@@ -21,7 +21,7 @@ from dbank.branch._history import HistoryPage, InterestResult, StatementResult
 from dbank.branch._network import Network, NoPeers
 from dbank.branch._request import MAX_WAIT, RequestContext, WriteResult
 from dbank.branch._watch import VectorWatch
-from dbank.branch._writer import Writer
+from dbank.branch._writer import Writer, batch_aborted
 
 __all__ = [
     "MAX_BATCH_ENTRIES",
@@ -43,6 +43,7 @@ __all__ = [
     "VectorWatch",
     "WriteResult",
     "Writer",
+    "batch_aborted",
     "check_address",
     "load_bank_file",
     "parse_peers",

@@ -138,24 +138,6 @@ def _check_batch(entries: Sequence[BatchCommand | DbankError]) -> None:
             )
 
 
-def _batch_needs(
-    commands: Sequence[BatchCommand], decisions: Sequence[Outcome | DbankError], short: list[int]
-) -> dict[str, int]:
-    """How much escrow to borrow for each account that entries fell short on: what the
-    first one lacked, plus the whole amount of each later one (the entries that fell
-    short spent nothing)."""
-    needs: dict[str, int] = {}
-    for i in short:
-        shortfall = decisions[i]
-        assert isinstance(shortfall, EscrowShortfall)
-        account_id = shortfall.account_id
-        if account_id in needs:
-            needs[account_id] += commands[i].amount
-        else:
-            needs[account_id] = shortfall.shortfall
-    return needs
-
-
 def _unreachable_if_short(
     decision: Outcome | DbankError, unreachable: Mapping[str, list[int]]
 ) -> Outcome | DbankError:
@@ -572,20 +554,24 @@ class Branch:
     async def _originate_many(
         self, commands: list[BatchCommand], atomic: bool, context: RequestContext
     ) -> list[Outcome | DbankError]:
-        """``_originate`` for a batch: one borrowing round for every account that fell
-        short, asking for the sum of its entries' shortfalls at once."""
+        """``_originate`` for a batch: one borrowing round for every account that entries
+        fell short on, asking at once for what the entries decided again will spend there
+        beyond this branch's spare share."""
         alone = not self.config.peers
         decisions = await self._writer.submit_many(commands, atomic=atomic, final=alone)
         short = [i for i, d in enumerate(decisions) if isinstance(d, EscrowShortfall)]
         if alone or not short:
             return decisions
-        needs = _batch_needs(commands, decisions, short)
         again = list(range(len(commands))) if atomic else short
+        short_on = {_debited(commands[i]) for i in short}
         holds: dict[str, int] = {}
         for i in again:
             debited = _debited(commands[i])
-            if not isinstance(commands[i], DepositCommand) and debited in needs:
+            if not isinstance(commands[i], DepositCommand) and debited in short_on:
                 holds[debited] = holds.get(debited, 0) + commands[i].amount
+        # What the entries decided again will spend, less what this branch has to spare
+        # now (the first pass committed the others): the one borrowing per account.
+        needs = {a: need for a in holds if (need := holds[a] - max(0, self._writer.spare(a))) > 0}
         for account_id, amount in holds.items():
             self._writer.hold(account_id, amount)
         for account_id, need in needs.items():

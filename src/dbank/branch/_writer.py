@@ -157,6 +157,11 @@ class Writer:
         other writes and grants see only the rest."""
         self._holds[account_id] = self._holds.get(account_id, 0) + amount
 
+    def spare(self, account_id: str) -> int:
+        """This branch's committed share of the account that no waiting write holds."""
+        held = self.state.rights_of(account_id, self.branch_id)
+        return held - self._holds.get(account_id, 0)
+
     def release(self, account_id: str, amount: int) -> None:
         left = self._holds[account_id] - amount
         if left:

@@ -526,6 +526,6 @@ def _channel(
     return grpc.aio.secure_channel(target, credentials, options=_OPTIONS, interceptors=interceptors)
 
 
-_OPTIONS = [("grpc.max_receive_message_length", 64 * 2**20)]
+_OPTIONS = [("grpc.max_receive_message_length", 16 * 2**20)]
 """A batch's reply may pass gRPC's default limit of 4 MiB (8,000 results, each refusal
 with its message)."""

@@ -36,10 +36,10 @@ longer than a handshake on a loaded machine: at 100 ms, 50 branches starting at 
 2 cores gave up most of their handshakes half done, and each retry was another handshake
 (a run saw about 8 times as many connections as links)."""
 
-MAX_MESSAGE_BYTES = 64 * 2**20
-"""The largest message a branch takes, from a peer or a customer (gRPC's default is 4 MiB):
-a batch of 8,000 entries, its reply, or a link's message of as many ops, with every
-string at its longest, is about 20 MiB."""
+MAX_MESSAGE_BYTES = 16 * 2**20
+"""The largest message a branch takes from a peer (gRPC's default is 4 MiB): a link's
+message of 8,192 ops, every id at its longest, is about 4 MiB. A customer's call is held
+to less before it is parsed (``server/_guard.py``)."""
 
 FLOW_CONTROL_OPTIONS = [
     # No bandwidth-delay probing: gRPC answers data it reads with a BDP ping, and on links

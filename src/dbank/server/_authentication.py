@@ -15,11 +15,11 @@ from typing import Any
 import grpc
 from grpc_reflection.v1alpha import reflection
 
-from dbank._proto import bank_pb2
 from dbank._status import abort_with, error_from_status, status_message
-from dbank.branch import Branch
+from dbank.branch import Branch, batch_aborted
 from dbank.errors import (
     AccountNotFound,
+    BalanceOverflow,
     CurrencyMismatch,
     DbankError,
     PermissionDenied,
@@ -37,11 +37,11 @@ from dbank.security import (
 )
 from dbank.server import _convert as convert
 from dbank.server._authorization import BANK_RULES, Rule
+from dbank.server._guard import BANK_SERVICE
 from dbank.server._interceptors import Handler, UnaryInterceptor
 
 StreamHandler = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
 
-BANK_SERVICE = bank_pb2.DESCRIPTOR.services_by_name["Bank"].full_name
 REFLECTION_SERVICE = reflection.SERVICE_NAME
 BEARER = "bearer "
 
@@ -127,8 +127,8 @@ class AuthInterceptor(UnaryInterceptor):
         return self._branch.owner_of(rule.pays_into(request)[0]) != principal.subject
 
     def _strangers_paid(self, principal: Principal, rule: Rule, request: Any) -> dict[int, str]:
-        """The parts of a request made of others (by index) that pay a stranger: the
-        account each pays into."""
+        """The parts of a request made of others (by their index in it, ``rule.parts``
+        giving one per entry) that pay a stranger: the account each pays into."""
         assert rule.parts is not None
         return {
             index: part.pays_into(message)[0]
@@ -146,37 +146,44 @@ class AuthInterceptor(UnaryInterceptor):
             return await self._batch_paying_strangers(principal, rule, behavior, request, context)
         try:
             reply = await behavior(request, context)
-        except (AccountNotFound, CurrencyMismatch) as exc:
+        except DbankError as exc:
             assert rule.pays_into is not None  # what makes this a payment
-            if exc.metadata.get("account_id") != rule.pays_into(request)[0]:
+            if not _about_stranger(exc, rule.pays_into(request)[0]):
                 raise
-            raise PermissionDenied(
-                f"customer {principal.subject!r} may not pay into this account",
-                reason="PERMISSION_DENIED",
-            ) from None
+            raise _may_not_pay(principal) from None
         reply.to_balance = 0
         return reply
 
     async def _batch_paying_strangers(
         self, principal: Principal, rule: Rule, behavior: Handler, request: Any, context: Any
     ) -> Any:
-        """``_paying_a_stranger`` for each entry of a batch that pays a stranger."""
+        """``_paying_a_stranger`` for each entry of a batch that pays a stranger. In a
+        refused atomic batch, those entries say only that the batch was aborted, naming
+        the first refusal that is not theirs when there is one: else whether a stranger's
+        account exists would show, for free, in which entry the batch names."""
         strangers = self._strangers_paid(principal, rule, request)
         reply = await behavior(request, context)
+        results = reply.results
+        assert len(results) == len(request.entries)  # one result per entry, in order
         for index, target in strangers.items():
-            result = reply.results[index]
+            result = results[index]
             if result.WhichOneof("result") == "transfer":
                 result.transfer.to_balance = 0
-                continue
-            error = error_from_status(result.error)
-            if isinstance(error, AccountNotFound | CurrencyMismatch) and (
-                error.metadata.get("account_id") == target
-            ):
-                refusal = PermissionDenied(
-                    f"customer {principal.subject!r} may not pay into this account",
-                    reason="PERMISSION_DENIED",
-                )
-                result.error.CopyFrom(status_message(refusal))
+            elif _about_stranger(error_from_status(result.error), target):
+                result.error.CopyFrom(status_message(_may_not_pay(principal)))
+        if request.atomic and any(r.WhichOneof("result") == "error" for r in results):
+            own = [
+                i
+                for i, r in enumerate(results)
+                if i not in strangers
+                and r.WhichOneof("result") == "error"
+                and error_from_status(r.error).reason != "BATCH_ABORTED"
+            ]
+            if own:
+                aborted = status_message(batch_aborted(own[0]))
+                for i, r in enumerate(results):
+                    if i not in own:
+                        r.error.CopyFrom(aborted)
         return reply
 
     async def _authorize(
@@ -198,6 +205,22 @@ class AuthInterceptor(UnaryInterceptor):
         for part, message in parts:
             for account_id in part.accounts(message):
                 require(principal, _action(part), owner=self._branch.owner_of(account_id))
+
+
+def _about_stranger(error: DbankError, target: str) -> bool:
+    """Whether a refusal of a payment into ``target`` is because of that account (it is
+    unknown, holds another currency, or cannot take more): what a customer who may not
+    see it must not learn."""
+    return isinstance(error, AccountNotFound | CurrencyMismatch | BalanceOverflow) and (
+        error.metadata.get("account_id") == target
+    )
+
+
+def _may_not_pay(principal: Principal) -> PermissionDenied:
+    return PermissionDenied(
+        f"customer {principal.subject!r} may not pay into this account",
+        reason="PERMISSION_DENIED",
+    )
 
 
 def _action(rule: Rule) -> Action:

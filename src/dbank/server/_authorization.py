@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dbank.branch import MAX_BATCH_ENTRIES
+from dbank.errors import InvalidArgument
 from dbank.security import Action
 
 Accounts = Callable[[Any], list[str]]
@@ -58,12 +60,32 @@ _ENTRY_METHODS = {"deposit": "Deposit", "withdraw": "Withdraw", "transfer": "Tra
 
 
 def batch_parts(request: Any) -> list[tuple[Rule, Any]]:
-    """A batch's entries, each with the rule of the request it is."""
+    """A batch's entries, each with the rule of the request it is, in the request's order.
+
+    Raises:
+        InvalidArgument: no entries or more than ``MAX_BATCH_ENTRIES``
+            (``BATCH_TOO_LARGE``), or an entry that is none of deposit, withdraw,
+            transfer (``BATCH_ENTRY_EMPTY``): the batch's shape is refused before any
+            entry is looked at, so no batch escapes its entries' rules.
+    """
+    entries = request.entries
+    if not 1 <= len(entries) <= MAX_BATCH_ENTRIES:
+        raise InvalidArgument(
+            f"a batch holds 1-{MAX_BATCH_ENTRIES} entries, not {len(entries)}",
+            reason="BATCH_TOO_LARGE",
+            field="entries",
+            max_entries=str(MAX_BATCH_ENTRIES),
+        )
     parts = []
-    for entry in request.entries:
+    for index, entry in enumerate(entries):
         kind = entry.WhichOneof("entry")
-        if kind is not None:  # an empty entry is refused by the branch, and moves nothing
-            parts.append((BANK_RULES[_ENTRY_METHODS[kind]], getattr(entry, kind)))
+        if kind is None:
+            raise InvalidArgument(
+                f"entry {index} is none of deposit, withdraw, transfer",
+                reason="BATCH_ENTRY_EMPTY",
+                field=f"entries[{index}]",
+            )
+        parts.append((BANK_RULES[_ENTRY_METHODS[kind]], getattr(entry, kind)))
     return parts
 
 

@@ -12,7 +12,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from dbank._proto import bank_pb2, bank_pb2_grpc, replication_pb2, replication_pb2_grpc
+from dbank._proto import bank_pb2_grpc, replication_pb2, replication_pb2_grpc
 from dbank.branch import Branch, BranchConfig, ConfigError
 from dbank.ledger import Unavailable
 from dbank.replication import SERVER_OPTIONS, Replicator
@@ -20,7 +20,7 @@ from dbank.security import PkiError, TokenVerifier
 from dbank.server._authentication import AuthInterceptor
 from dbank.server._bank_servicer import BankServicer
 from dbank.server._credentials import BranchCredentials
-from dbank.server._guard import GuardInterceptor
+from dbank.server._guard import BANK_SERVICE, GuardInterceptor
 from dbank.server._heap import settle_heap
 from dbank.server._interceptors import ErrorInterceptor
 from dbank.server._lamport import LamportInterceptor
@@ -30,7 +30,6 @@ from dbank.tracing import BranchTrace, open_branch_trace
 
 log = logging.getLogger(__name__)
 
-BANK_SERVICE = bank_pb2.DESCRIPTOR.services_by_name["Bank"].full_name
 REPLICATION_SERVICE = replication_pb2.DESCRIPTOR.services_by_name["Replication"].full_name
 """Its health is SERVING while the streams to every peer are up."""
 SHUTDOWN_GRACE_SECONDS = 5.0

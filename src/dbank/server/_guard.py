@@ -21,12 +21,24 @@ import grpc
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from dbank._proto import bank_pb2
 from dbank._status import abort_with
 from dbank.errors import InvalidArgument
 
 MAX_STRING_CHARS = 256
 """The longest string any request field may hold: four times the longest value any field
 means (an account id or request id is at most 64)."""
+
+BANK_SERVICE = bank_pb2.DESCRIPTOR.services_by_name["Bank"].full_name
+
+MAX_ITEMS = 10_000
+"""The most items any repeated request field may hold, checked before they are walked:
+more than any method takes (a batch takes 8,000 entries, a read 1,000 ids)."""
+
+MAX_REQUEST_BYTES = 4 * 2**20
+"""The largest request a customer's call may be, checked before it is parsed: twice the
+largest batch that any branch takes (8,000 transfers with every id at its longest are
+about 2 MiB). The replication service's messages are bounded by the server's own limit."""
 
 _ENUM_REASONS = {
     "type": "INVALID_ACCOUNT_TYPE",
@@ -40,9 +52,11 @@ Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandl
 
 @dataclass(frozen=True, slots=True)
 class Malformed:
-    """What the guarded deserializer gives in place of a request it cannot parse."""
+    """What the guarded deserializer gives in place of a request it cannot parse (or,
+    with ``size``, one too large to parse)."""
 
     message_type: str
+    size: int = 0
 
 
 class GuardInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -58,7 +72,8 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if method in self._handlers:
             return self._handlers[method]
         handler = await continuation(handler_call_details)
-        guarded = None if handler is None else _guarded(handler)
+        limit = MAX_REQUEST_BYTES if method.startswith(f"/{BANK_SERVICE}/") else None
+        guarded = None if handler is None else _guarded(handler, limit)
         self._handlers[method] = guarded
         return guarded
 
@@ -69,11 +84,11 @@ def check_request(request: Message) -> None:
     _check(request, _plan(request.DESCRIPTOR), "")
 
 
-def _guarded(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+def _guarded(handler: grpc.RpcMethodHandler, limit: int | None) -> grpc.RpcMethodHandler:
     parse = handler.request_deserializer
     if parse is None:
         return handler
-    safe = parsing_safely(parse)
+    safe = parsing_safely(parse, limit)
     serialize = handler.response_serializer
     if handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(
@@ -98,13 +113,15 @@ def _guarded(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
     )
 
 
-def parsing_safely(parse: Deserializer) -> Deserializer:
+def parsing_safely(parse: Deserializer, limit: int | None = None) -> Deserializer:
     """``parse`` (a message type's ``FromString``), giving ``Malformed`` where it would
-    raise."""
+    raise, or without parsing for more than ``limit`` bytes."""
     name = getattr(getattr(parse, "__self__", None), "DESCRIPTOR", None)
     message_type = name.full_name if name is not None else "request"
 
     def guarded(data: bytes) -> Any:
+        if limit is not None and len(data) > limit:
+            return Malformed(message_type, len(data))
         try:
             return parse(data)
         except Exception:  # DecodeError, or RecursionError from a pure-Python protobuf
@@ -115,6 +132,12 @@ def parsing_safely(parse: Deserializer) -> Deserializer:
 
 def _admit(request: Any) -> None:
     """Raises ``InvalidArgument`` unless ``request`` parsed and has its message's shape."""
+    if isinstance(request, Malformed) and request.size:
+        raise InvalidArgument(
+            f"the request is {request.size} bytes; a call takes at most {MAX_REQUEST_BYTES}",
+            reason="REQUEST_TOO_LARGE",
+            max_bytes=str(MAX_REQUEST_BYTES),
+        )
     if isinstance(request, Malformed):
         raise InvalidArgument(
             f"the request is not a well-formed {request.message_type} message",
@@ -250,6 +273,14 @@ def _plan(descriptor: Any) -> tuple[_Rule, ...]:
 def _check(message: Message, plan: tuple[_Rule, ...], prefix: str) -> None:
     for rule in plan:
         name = f"{prefix}{rule.name}"
+        if rule.repeated and len(getattr(message, rule.name)) > MAX_ITEMS:
+            raise InvalidArgument(
+                f"{name} holds {len(getattr(message, rule.name))} items; at most {MAX_ITEMS}"
+                " are taken",
+                reason="TOO_MANY_ITEMS",
+                field=name,
+                max_items=str(MAX_ITEMS),
+            )
         if rule.kind == _MESSAGE:
             if rule.repeated:
                 for item in getattr(message, rule.name):
