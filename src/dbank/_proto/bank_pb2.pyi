@@ -1026,7 +1026,8 @@ Global___GetStatementResponse: _TypeAlias = GetStatementResponse  # noqa: Y015
 class BatchEntry(_message.Message):
     """One write of a batch: a deposit, a withdrawal or a transfer, as its own request message
     with its own request_id (idempotent by it, as alone). Its session, write_concern and
-    request_branch must be unset: the batch's own apply to every entry.
+    request_branch must be unset: the batch's own apply to every entry. An entry that is
+    none of the three refuses the whole batch (INVALID_ARGUMENT, BATCH_ENTRY_EMPTY).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -1073,7 +1074,9 @@ class BatchRequest(_message.Message):
     write_concern: Global___WriteConcern.ValueType
     @_builtins.property
     def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___BatchEntry]:
-        """1-8000 entries, carried out in this order. Request ids may not repeat in a batch."""
+        """1-8000 entries, carried out in this order. Request ids may not repeat in a batch. The
+        caller must be allowed every entry alone, or the whole batch is PERMISSION_DENIED.
+        """
 
     @_builtins.property
     def session(self) -> Global___VersionVector:
