@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import grpc
 import pytest
 from support.secure import PKI, BankClient
 
@@ -66,3 +67,28 @@ async def test_a_write_at_all_opens_its_streams_and_is_confirmed_by_every_branch
     assert change.unconfirmed_branches == ()
     assert set(bank[2].replicator.links) == {1, 3, 4}
     assert {server.branch.account(ACCOUNT).balance for server in bank.values()} == {4_005}
+
+
+async def test_a_branch_connects_at_start_to_the_peers_it_is_told_to_and_to_no_other(
+    tmp_path: Path,
+) -> None:
+    # ``dbank run`` names each branch the peers its events will fetch from first.
+    configs = bank_configs(
+        [1, 2, 3],
+        tmp_path,
+        tls_dir=PKI.tls_dir,
+        streams=Streams.ON_DEMAND,
+        connect_early={3: frozenset({1})},
+    )
+    servers = await asyncio.gather(*(BranchServer.start(config) for config in configs))
+    try:
+        early = servers[2].replicator.peer(1).channel
+        async with asyncio.timeout(10):
+            state = early.get_state()
+            while state is not grpc.ChannelConnectivity.READY:
+                await early.wait_for_state_change(state)
+                state = early.get_state()
+        assert servers[2].replicator.peer(2).channel.get_state() is grpc.ChannelConnectivity.IDLE
+        assert servers[0].replicator.peer(3).channel.get_state() is grpc.ChannelConnectivity.IDLE
+    finally:
+        await asyncio.gather(*(server.stop(1.0) for server in servers))

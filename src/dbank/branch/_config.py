@@ -83,6 +83,10 @@ class BranchConfig:
     max_clock_offset_ms: how far ahead of this branch's clock a timestamp from elsewhere
         may be (an op's HLC, a seal); anything later is refused.
     streams: when the branch streams its ops to its peers (``Streams``).
+    connect_early: peers to connect to while the branch starts, before a request needs
+        them; the others are connected when first needed. ``dbank run`` names the peers
+        each branch's events will fetch from: the handshakes (mutual TLS) are then made
+        while every branch starts at once, not one by one on the events' path.
     """
 
     branch_id: int
@@ -97,6 +101,7 @@ class BranchConfig:
     peer_listen: str | None = None
     max_clock_offset_ms: int = 500
     streams: Streams = Streams.ALWAYS
+    connect_early: frozenset[int] = frozenset()
     genesis_digest: str = field(init=False, repr=False, compare=False)
     """What this branch says in Hello: "" for a bank with no genesis op. Computed once:
     encoding and hashing the genesis op (every branch's share of the opening balance) on

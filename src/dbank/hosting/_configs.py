@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from dbank.branch import BranchConfig, Streams
@@ -21,6 +21,7 @@ def bank_configs(
     unsafe_redis: bool = False,
     tls_dir: Path | None = None,
     streams: Streams = Streams.ALWAYS,
+    connect_early: Mapping[int, frozenset[int]] | None = None,
 ) -> list[BranchConfig]:
     """One configuration per branch: a free loopback port each, the store in ``data_dir``
     (``branch-ID.sqlite3``) or in ``redis`` (each branch under its own keys; then
@@ -28,7 +29,8 @@ def bank_configs(
     peer, the bank's genesis op, and where to record the branch's Lamport trace, if
     anywhere. With ``tls_dir`` (a PKI for every branch) each branch is secure and has a
     second free port, for its peers; without, every branch runs ``--insecure``.
-    ``streams``: when the branches stream their ops to each other."""
+    ``streams``: when the branches stream their ops to each other; ``connect_early``: for
+    a branch id, the peers it connects to while it starts (``BranchConfig``)."""
     ids = sorted(branch_ids)
     ports = iter(free_ports(len(ids) * (1 if tls_dir is None else 2)))
     addresses = {i: f"{HOST}:{next(ports)}" for i in ids}
@@ -46,6 +48,7 @@ def bank_configs(
             tls_dir=tls_dir,
             peer_listen=None if tls_dir is None else peer_addresses[i],
             streams=streams,
+            connect_early=(connect_early or {}).get(i, frozenset()),
         )
         for i in ids
     ]

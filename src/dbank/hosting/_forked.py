@@ -70,7 +70,7 @@ class _Child:
 
 class ForkedBranches:
     """One forked OS process per branch. ``fork()`` them before any gRPC object or event
-    loop exists; then, in the event loop, ``await start(on_exit)`` and at the end ``await
+    loop exists; then, in the event loop, ``await start(on_exit, on_ready)`` and at the end ``await
     stop()``; and in all cases call ``kill()`` after the loop, which kills and reaps
     whatever is left."""
 
@@ -112,15 +112,18 @@ class ForkedBranches:
             os.close(opener)
         return cls(configs, children)
 
-    async def start(self, on_exit: Callable[[RunError], None]) -> None:
-        """Return once every branch serves (it said ``ready``). From now until ``stop()``,
-        a branch that exits, before it serves or after, calls ``on_exit`` with the error to
-        report (the caller then stops waiting here)."""
+    async def start(
+        self, on_exit: Callable[[RunError], None], on_ready: Callable[[int], None]
+    ) -> None:
+        """Return once every branch serves (it said ``ready``), calling ``on_ready`` with
+        each one's id as it does. From now until ``stop()``, a branch that exits, before it
+        serves or after, calls ``on_exit`` with the error to report (the caller then stops
+        waiting here)."""
         loop = asyncio.get_running_loop()
         ready = []
         for child in self.children.values():
             child.ready, child.exited = asyncio.Event(), asyncio.Event()
-            loop.add_reader(child.status_fd, self._on_status, child, on_exit)
+            loop.add_reader(child.status_fd, self._on_status, child, on_exit, on_ready)
             ready.append(child.ready.wait())
         await asyncio.gather(*ready)
 
@@ -150,13 +153,20 @@ class ForkedBranches:
         for child in left:
             self._reap(child)
 
-    def _on_status(self, child: _Child, on_exit: Callable[[RunError], None]) -> None:
+    def _on_status(
+        self,
+        child: _Child,
+        on_exit: Callable[[RunError], None],
+        on_ready: Callable[[int], None],
+    ) -> None:
         data = os.read(child.status_fd, 4096)
         if data:
             *lines, child.buffer = (child.buffer + data).split(b"\n")
             child.lines.extend(line.decode(errors="replace") for line in lines)
-            if "ready" in child.lines and child.ready is not None:
-                child.ready.set()
+            ready = child.ready
+            if "ready" in child.lines and ready is not None and not ready.is_set():
+                ready.set()
+                on_ready(child.branch_id)
             return
         self._reap(child)
         if not self._expecting_exits:

@@ -22,9 +22,11 @@ class InProcessBranches:
         self.addresses = {config.branch_id: config.listen for config in configs}
         self._servers: list[BranchServer] = []
 
-    async def start(self, on_exit: Callable[[RunError], None]) -> None:
-        """Start every branch (``on_exit`` is never called: a branch here cannot exit on
-        its own)."""
+    async def start(
+        self, on_exit: Callable[[RunError], None], on_ready: Callable[[int], None]
+    ) -> None:
+        """Start every branch, calling ``on_ready`` with each one's id once all serve
+        (``on_exit`` is never called: a branch here cannot exit on its own)."""
         started = await asyncio.gather(
             *(BranchServer.start(config) for config in self.configs), return_exceptions=True
         )
@@ -37,6 +39,8 @@ class InProcessBranches:
                 if problem is not None:
                     raise RunError(unusable(config.branch_id, problem), exit_status=2)
                 raise RunError(f"branch {config.branch_id} failed to start: {result}")
+        for config in self.configs:
+            on_ready(config.branch_id)
 
     async def stop(self, *, graceful: bool = True) -> None:
         """Stop every branch cleanly (``graceful`` or not: in one process a clean stop

@@ -181,6 +181,10 @@ class Peer:
         except grpc.aio.AioRpcError as exc:
             raise self.error(exc) from None
 
+    def connect_now(self) -> None:
+        """Start connecting, if the channel is idle, without waiting for it."""
+        self.channel.get_state(try_to_connect=True)
+
     def up(self) -> bool:
         """Whether the channel is connected now (without starting a connection)."""
         return self.channel.get_state() is grpc.ChannelConnectivity.READY

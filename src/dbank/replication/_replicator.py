@@ -144,6 +144,8 @@ class Replicator:
         for link in self.links.values():
             self._run(link)
         self._tasks.append(asyncio.create_task(self._recover_own_log(), name="recover"))
+        for peer_id in self._branch.config.connect_early & self._peers.keys():
+            self._peers[peer_id].connect_now()
         if not self._on_demand:
             self._tasks.append(asyncio.create_task(self._catch_up(), name="catch-up"))
 
@@ -174,6 +176,10 @@ class Replicator:
             self.links[peer_id] = link
             self._run(link)
         return link
+
+    def peer(self, peer_id: int) -> Peer:
+        """The peer ``peer_id`` as this branch reaches it (its channel, its stubs)."""
+        return self._peers[peer_id]
 
     def all_connected(self) -> bool:
         return all(link.connected for link in self.links.values())

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import signal
 import tempfile
@@ -154,6 +155,7 @@ def run_scenario(
             # Untraced, the one session orders the events: no stream is needed before a
             # request needs one (a 50-branch run made 400 connections, now about 150).
             streams=Streams.ALWAYS if trace_dir is not None else Streams.ON_DEMAND,
+            connect_early=_fetch_sources(scenario),
         )
         keep = data_dir is not None or address is not None
         if in_process:
@@ -279,38 +281,48 @@ async def _start_and_play(
 ) -> list[EventResult]:
     began = time.monotonic()
     trace_dir = branches.configs[0].trace_dir  # the same for every branch
-    try:
-        async with asyncio.timeout(CONNECT_DEADLINE):
-            await branches.start(on_exit=stopper.stop)
-            say(f"{len(branches.addresses)} branches serving after {_since(began)}")
-            if trace_dir is not None:
-                # The trace shows every write reach every branch before the next event:
-                # the streams that carry them are up first. Untraced, the session alone
-                # orders the events, and the streams come up while they run.
-                await wait_connected(branches.addresses, ca=None if pki is None else pki.ca)
-                say(f"every branch's streams up after {_since(began)}")
-    except TimeoutError:
-        raise RunError(
-            f"the branches did not all start and connect within {CONNECT_DEADLINE:g} s"
-        ) from None
-    results = await _play(scenario, branches.addresses, say, trace_dir, pki, settle=settle)
-    say(f"{len(results)} events done after {_since(began)}")
-    return results
-
-
-async def _play(
-    scenario: Scenario,
-    addresses: Mapping[int, str],
-    say: Echo,
-    trace_dir: Path | None,
-    pki: LocalPki | None,
-    *,
-    settle: bool = False,
-) -> list[EventResult]:
-    """Every event in order; with ``settle``, every branch then holds every write (a read
-    at each with the session: the run's stores are kept, and a kept bank agrees)."""
-    session = Session()
     customers = None if trace_dir is None else CustomerTrace(trace_dir)
+    clients = _clients(branches.addresses, customers, pki)
+    connecting: list[asyncio.Task[None]] = []
+
+    def connect(branch_id: int) -> None:
+        # Each branch as soon as it serves, while the others still start: the handshakes
+        # fill the gaps of the start instead of following it.
+        connecting.append(asyncio.create_task(clients[branch_id].connect()))
+
+    try:
+        try:
+            async with asyncio.timeout(CONNECT_DEADLINE):
+                await branches.start(on_exit=stopper.stop, on_ready=connect)
+                say(f"{len(branches.addresses)} branches serving after {_since(began)}")
+                if trace_dir is not None:
+                    # The trace shows every write reach every branch before the next
+                    # event: the streams that carry them are up first. Untraced, the
+                    # session alone orders the events, and the streams come up while
+                    # they run.
+                    await wait_connected(branches.addresses, ca=None if pki is None else pki.ca)
+                    say(f"every branch's streams up after {_since(began)}")
+                await asyncio.gather(*connecting)
+        except TimeoutError:
+            raise RunError(
+                f"the branches did not all start and connect within {CONNECT_DEADLINE:g} s"
+            ) from None
+        results = await _play(scenario, clients, say, customers, settle=settle)
+        say(f"{len(results)} events done after {_since(began)}")
+        return results
+    finally:
+        for task in connecting:
+            task.cancel()
+        await asyncio.gather(*(client.close() for client in clients.values()))
+        if customers is not None:
+            customers.close()
+
+
+def _clients(
+    addresses: Mapping[int, str], customers: CustomerTrace | None, pki: LocalPki | None
+) -> dict[int, BankClient]:
+    """One client per branch, all in the one session of the run's customers."""
+    session = Session()
     stamps = () if customers is None else (LamportInterceptor(customers),)
     # The customers of a file share its one account, owned by ACCOUNT_OWNER: they call
     # as that customer, whose role reaches its own accounts only.
@@ -320,7 +332,7 @@ async def _play(
     # the other branches first. A traced run does wait: its trace is to show each write's
     # propagation to every branch before the next event.
     concern = WriteConcern.LOCAL if customers is None else WriteConcern.ALL
-    clients = {
+    return {
         i: BankClient(
             address,
             session=session,
@@ -332,32 +344,40 @@ async def _play(
         )
         for i, address in addresses.items()
     }
-    try:
-        # Every connection at once (both cores), not one by one on the events' path.
-        try:
-            async with asyncio.timeout(CONNECT_DEADLINE):
-                await asyncio.gather(*(client.connect() for client in clients.values()))
-        except TimeoutError:
-            raise RunError(
-                f"could not connect to every branch within {CONNECT_DEADLINE:g} s"
-            ) from None
-        results = []
-        entries = (
-            (customer.id, event) for customer in scenario.customers for event in customer.events
-        )
-        for number, (customer_id, event) in enumerate(entries, 1):
-            with _as_customer(customers, customer_id, event, number) as request_id:
-                result = await _perform(clients[event.branch], event, request_id)
-            say(f"event {number}: {_describe(result)}")
-            results.append(result)
-        if settle and customers is None:  # a traced run's writes waited for every branch
-            await asyncio.gather(*(c.get_balance(account_id=ACCOUNT_ID) for c in clients.values()))
-            say("every branch holds every write")
-        return results
-    finally:
-        await asyncio.gather(*(client.close() for client in clients.values()))
-        if customers is not None:
-            customers.close()
+
+
+async def _play(
+    scenario: Scenario,
+    clients: Mapping[int, BankClient],
+    say: Echo,
+    customers: CustomerTrace | None,
+    *,
+    settle: bool = False,
+) -> list[EventResult]:
+    """Every event in order; with ``settle``, every branch then holds every write (a read
+    at each with the session: the run's stores are kept, and a kept bank agrees)."""
+    results = []
+    entries = ((customer.id, event) for customer in scenario.customers for event in customer.events)
+    for number, (customer_id, event) in enumerate(entries, 1):
+        with _as_customer(customers, customer_id, event, number) as request_id:
+            result = await _perform(clients[event.branch], event, request_id)
+        say(f"event {number}: {_describe(result)}")
+        results.append(result)
+    if settle and customers is None:  # a traced run's writes waited for every branch
+        await asyncio.gather(*(c.get_balance(account_id=ACCOUNT_ID) for c in clients.values()))
+        say("every branch holds every write")
+    return results
+
+
+def _fetch_sources(scenario: Scenario) -> dict[int, frozenset[int]]:
+    """For each branch, the branches its events follow: an event's session comes from the
+    event before it, and its branch fetches what it lacks from there first."""
+    sources: dict[int, set[int]] = {}
+    events = [event for customer in scenario.customers for event in customer.events]
+    for before, event in itertools.pairwise(events):
+        if before.branch != event.branch:
+            sources.setdefault(event.branch, set()).add(before.branch)
+    return {branch: frozenset(peers) for branch, peers in sources.items()}
 
 
 def _as_customer(
