@@ -2,6 +2,7 @@
 
 from dbank.server._bank_servicer import BankServicer
 from dbank.server._branch_server import REPLICATION_SERVICE, BranchServer, serve_until_signalled
+from dbank.server._credentials import BranchCredentials
 from dbank.server._guard import MAX_STRING_CHARS, Malformed, check_request, parsing_safely
 from dbank.server._heap import collect_less_often, settle_heap
 
@@ -9,6 +10,7 @@ __all__ = [
     "MAX_STRING_CHARS",
     "REPLICATION_SERVICE",
     "BankServicer",
+    "BranchCredentials",
     "BranchServer",
     "Malformed",
     "check_request",

@@ -61,9 +61,13 @@ class BranchServer:
         self._lease_keeper: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, config: BranchConfig) -> BranchServer:
+    async def start(
+        cls, config: BranchConfig, credentials: BranchCredentials | None = None
+    ) -> BranchServer:
         """Open the branch's store, serve it on ``config.listen`` and connect to its peers;
-        record its trace into ``config.trace_dir``, if given, until it stops.
+        record its trace into ``config.trace_dir``, if given, until it stops. A secure
+        branch's ``credentials`` (``BranchCredentials.load``) are read from
+        ``config.tls_dir`` unless given.
 
         Raises:
             Unavailable: the store cannot be opened or the address cannot be bound.
@@ -71,15 +75,20 @@ class BranchServer:
         """
         trace = open_branch_trace(config.trace_dir, config.branch_id)
         try:
-            return await cls._start(config, trace)
+            return await cls._start(config, trace, credentials)
         except BaseException:
             if trace is not None:
                 trace.close()
             raise
 
     @classmethod
-    async def _start(cls, config: BranchConfig, trace: BranchTrace | None) -> BranchServer:
-        tls = _load_tls(config)
+    async def _start(
+        cls,
+        config: BranchConfig,
+        trace: BranchTrace | None,
+        credentials: BranchCredentials | None,
+    ) -> BranchServer:
+        tls = _load_tls(config, credentials)
         opened = await open_store(config.store_spec)
         branch = await Branch.open(config, opened)
         # A store that other processes serving this branch share: the lease decides which
@@ -196,8 +205,9 @@ def _interceptors(
     return chain
 
 
-def _load_tls(config: BranchConfig) -> BranchCredentials | None:
-    """The branch's TLS material and token keys, or None for an ``--insecure`` branch.
+def _load_tls(config: BranchConfig, loaded: BranchCredentials | None) -> BranchCredentials | None:
+    """The branch's TLS material and token keys (``loaded``, if given), or None for an
+    ``--insecure`` branch.
 
     Raises:
         ConfigError: the TLS directory lacks a file, or holds one that does not fit.
@@ -209,6 +219,8 @@ def _load_tls(config: BranchConfig) -> BranchCredentials | None:
             f"branch {config.branch_id}: a secure branch with peers needs a peer address"
             " (--peer-listen, or peer_listen in the bank file)"
         )
+    if loaded is not None:
+        return loaded
     try:
         return BranchCredentials.load(config.tls_dir, config.branch_id)
     except PkiError as exc:

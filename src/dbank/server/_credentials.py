@@ -9,12 +9,15 @@ serve both kinds of caller.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 
-from dbank.security import BranchTls, TokenVerifier, load_branch_tls
+from dbank.branch import BranchConfig
+from dbank.security import BranchTls, PkiError, TokenVerifier, load_branch_tls
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,9 +26,34 @@ class BranchCredentials:
     verifier: TokenVerifier
 
     @classmethod
-    def load(cls, directory: Path, branch_id: int) -> BranchCredentials:
-        """Raises ``PkiError``: a file is missing, unreadable, or does not fit."""
-        return cls(load_branch_tls(directory, branch_id), TokenVerifier.from_directory(directory))
+    def load(
+        cls, directory: Path, branch_id: int, verifier: TokenVerifier | None = None
+    ) -> BranchCredentials:
+        """``verifier``: the directory's token keys, if read already (branches of one
+        directory can share one).
+
+        Raises ``PkiError``: a file is missing, unreadable, or does not fit."""
+        tls = load_branch_tls(directory, branch_id)
+        return cls(tls, verifier or TokenVerifier.from_directory(directory))
+
+    @classmethod
+    def load_all(cls, configs: Iterable[BranchConfig]) -> dict[int, BranchCredentials]:
+        """The credentials of every secure branch of ``configs`` whose material loads,
+        by branch id, each directory's token keys read once; a branch left out says what
+        is wrong with its material when it starts."""
+        loaded: dict[int, BranchCredentials] = {}
+        verifiers: dict[Path, TokenVerifier] = {}
+        for config in configs:
+            if config.tls_dir is None:
+                continue
+            with contextlib.suppress(PkiError):
+                verifier = verifiers.get(config.tls_dir)
+                if verifier is None:
+                    verifier = verifiers[config.tls_dir] = TokenVerifier.from_directory(
+                        config.tls_dir
+                    )
+                loaded[config.branch_id] = cls.load(config.tls_dir, config.branch_id, verifier)
+        return loaded
 
     def _pairs(self) -> list[tuple[bytes, bytes]]:
         return [(self.tls.key_pem, self.tls.cert_pem)]
