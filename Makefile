@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck proto bench clean
+.PHONY: demo test check lint typecheck proto bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest
+
+# A longer check than the one in `make test`: a minute of faults, report in build/check.
+check: $(STAMP)
+	$(BIN)/python -m dbank check --processes --duration 60 --report build/check
 
 proto: $(STAMP)
 	$(BIN)/python scripts/gen_proto.py src/dbank/_proto

@@ -14,7 +14,7 @@ from conftest import unique_id
 from support.secure import BankClient
 from support.secure import proxied_bank as running_cluster
 
-from dbank.check import BankWorkload, converged
+from dbank.check import Fault, Workload, check_bank, converged
 from dbank.client import Session, WriteConcern, new_request_id
 from dbank.hosting import ProxiedBank as Cluster
 from dbank.ledger import DbankError
@@ -80,37 +80,34 @@ async def test_a_branch_killed_under_load_catches_up_and_loses_nothing(cluster: 
     ]
 
 
-async def test_bank_workload_keeps_the_total_under_kills_and_cuts(cluster: Cluster) -> None:
-    """Jepsen's "bank": every read of all balances at a branch sums to the total, no
-    balance is ever negative, and the replicas converge once the faults stop."""
-    workload = BankWorkload(
-        cluster, [unique_id(f"bank{k}") for k in range(8)], total=8_000, connect=BankClient
-    )
-    session = Session()
-    await workload.setup(session)
+async def test_bank_workload_keeps_every_promise_under_kills_and_cuts(cluster: Cluster) -> None:
+    """Jepsen's "bank", extended (``dbank check``'s workload and checkers): no balance or
+    escrow share negative, every read's total within what the writes allow, every
+    customer's reads of its own account consistent with its session, and once the faults
+    heal and every unanswered request is settled, exact balances, no request applied
+    twice, every acknowledged write at every replica, all replicas identical."""
+    workload = Workload(cluster, seed=7, workers=6, connect=BankClient)
+    history = workload.history
 
-    async def faults(w: BankWorkload) -> None:
+    async def faults() -> None:
         loop = asyncio.get_running_loop()
-        await w.after_transfers(60)
+        await workload.after_acknowledged(40)
+        start = history.now()
         cluster.cut(1, 2)
-        w.counts["faults"] += 1
-        await w.after_transfers(60)
+        await workload.after_acknowledged(40)
         cluster.heal()
+        history.faults.append(Fault("cut", (1, 2), start, history.now()))
+        start = history.now()
         await loop.run_in_executor(None, cluster.branches[3].kill)
-        w.counts["faults"] += 1
-        await w.after_transfers(60)
+        await workload.after_acknowledged(40)
         await loop.run_in_executor(None, cluster.start, 3)
-        await w.after_transfers(60)
+        history.faults.append(Fault("kill", (3,), start, history.now()))
+        await workload.after_acknowledged(40)
 
-    await workload.run(faults)
-    cluster.heal()
-    cluster.wait_connected()
-    print(f"bank workload: {workload.counts}, violations: {len(workload.violations)}")
-    assert not workload.violations, workload.violations[:5]
-    assert workload.counts["reads"] > 0
-    # Converged: a read at branch 1, then every replica covers what branch 1 has seen.
-    async with BankClient(cluster.address(1), session=session) as one:
-        await one.get_balances(account_ids=workload.accounts)
-    final = await converged(cluster, workload.accounts, session, connect=BankClient)
-    assert sum(final) == workload.total
-    assert min(final) >= 0
+    verdicts = await check_bank(cluster, workload, faults)
+    print(f"bank workload: {workload.counts}")
+    assert [v.name for v in verdicts if not v.ok] == [], [
+        (v.name, v.anomalies[:3]) for v in verdicts if not v.ok
+    ]
+    assert all(v.checked > 0 for v in verdicts), [(v.name, v.checked) for v in verdicts]
+    assert workload.counts.get("transfer/ok", 0) > 0

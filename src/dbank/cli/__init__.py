@@ -11,6 +11,7 @@ import click
 from dbank.cli._account import account
 from dbank.cli._branch import branch, cluster
 from dbank.cli._certs import certs, token
+from dbank.cli._check import check
 from dbank.cli._common import OneLineGroup
 from dbank.cli._run import run
 from dbank.cli._verify import verify
@@ -24,5 +25,5 @@ def main() -> None:
     """dbank: a distributed bank over gRPC."""
 
 
-for command in (branch, cluster, run, account, certs, token, verify):
+for command in (branch, cluster, run, account, certs, token, verify, check):
     main.add_command(command)

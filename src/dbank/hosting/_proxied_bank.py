@@ -72,6 +72,16 @@ class ProxiedBank:
         self.proxies[a, b].cut()
         self.proxies[b, a].cut()
 
+    def cut_one_way(self, a: int, b: int) -> None:
+        """Cut what branch ``a`` opens to ``b`` (its streams and calls to ``b``); ``b`` still
+        reaches ``a``."""
+        self.proxies[a, b].cut()
+
+    def slow(self, a: int, b: int, seconds: float) -> None:
+        """Hold everything sent between ``a`` and ``b``, both ways, for ``seconds``."""
+        self.proxies[a, b].delay(seconds)
+        self.proxies[b, a].delay(seconds)
+
     def isolate(self, branch_id: int) -> None:
         """Cut every link between branch ``branch_id`` and the others."""
         for other in self.ids:
