@@ -158,13 +158,16 @@ def run_scenario(
             connect_early=_fetch_sources(scenario),
         )
         keep = data_dir is not None or address is not None
+        # The customers of a file share its one account, owned by ACCOUNT_OWNER: they call
+        # as that customer, whose role reaches its own accounts only.
+        token = None if pki is None else pki.token(ACCOUNT_OWNER, Role.CUSTOMER)
         if in_process:
-            return event_loop.run(_run(InProcessBranches(configs), scenario, say, keep, pki))
-        branches = ForkedBranches.fork(configs)
+            return event_loop.run(_run(InProcessBranches(configs), scenario, say, keep, pki, token))
+        branches = ForkedBranches.fork(configs, tokens=() if token is None else (token,))
         try:
             for branch_id, pid in branches.pids.items():
                 say(f"branch {branch_id}: pid {pid}, {branches.addresses[branch_id]}")
-            return event_loop.run(_run(branches, scenario, say, keep, pki))
+            return event_loop.run(_run(branches, scenario, say, keep, pki, token))
         finally:
             branches.kill()  # only what a second Ctrl-C cut short is left by now
 
@@ -239,7 +242,12 @@ class _Stopper:
 
 
 async def _run(
-    branches: _Branches, scenario: Scenario, say: Echo, keep: bool, pki: LocalPki | None
+    branches: _Branches,
+    scenario: Scenario,
+    say: Echo,
+    keep: bool,
+    pki: LocalPki | None,
+    token: str | None,
 ) -> list[EventResult]:
     """Start, play and stop, in a task of its own: cancelling it (the stopper) leaves this
     task free to stop the branches, while cancelling this one (Ctrl-C) cancels both.
@@ -254,7 +262,7 @@ async def _run(
     loop.add_signal_handler(signal.SIGTERM, stopper.stop, terminated)
     try:
         stopper.work = asyncio.create_task(
-            _start_and_play(branches, scenario, say, stopper, pki, settle=keep)
+            _start_and_play(branches, scenario, say, stopper, pki, token, settle=keep)
         )
         try:
             return await stopper.work
@@ -276,13 +284,14 @@ async def _start_and_play(
     say: Echo,
     stopper: _Stopper,
     pki: LocalPki | None,
+    token: str | None,
     *,
     settle: bool,
 ) -> list[EventResult]:
     began = time.monotonic()
     trace_dir = branches.configs[0].trace_dir  # the same for every branch
     customers = None if trace_dir is None else CustomerTrace(trace_dir)
-    clients = _clients(branches.addresses, customers, pki)
+    clients = _clients(branches.addresses, customers, None if pki is None else pki.ca, token)
     connecting: list[asyncio.Task[None]] = []
 
     def connect(branch_id: int) -> None:
@@ -319,14 +328,15 @@ async def _start_and_play(
 
 
 def _clients(
-    addresses: Mapping[int, str], customers: CustomerTrace | None, pki: LocalPki | None
+    addresses: Mapping[int, str],
+    customers: CustomerTrace | None,
+    ca: bytes | None,
+    token: str | None,
 ) -> dict[int, BankClient]:
-    """One client per branch, all in the one session of the run's customers."""
+    """One client per branch, all in the one session of the run's customers, over TLS
+    trusting ``ca`` with ``token`` (None: plaintext)."""
     session = Session()
     stamps = () if customers is None else (LamportInterceptor(customers),)
-    # The customers of a file share its one account, owned by ACCOUNT_OWNER: they call
-    # as that customer, whose role reaches its own accounts only.
-    token = None if pki is None else pki.token(ACCOUNT_OWNER, Role.CUSTOMER)
     # The one session already makes every event see every earlier one, wherever it runs
     # (the next branch fetches what it lacks from the last): a write need not wait for all
     # the other branches first. A traced run does wait: its trace is to show each write's
@@ -338,7 +348,7 @@ def _clients(
             session=session,
             timeout=REQUEST_DEADLINE,
             interceptors=stamps,
-            tls=None if pki is None else pki.ca,
+            tls=ca,
             token=token,
             write_concern=concern,
         )

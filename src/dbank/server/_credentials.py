@@ -17,6 +17,7 @@ from pathlib import Path
 import grpc
 
 from dbank.branch import BranchConfig
+from dbank.errors import Unauthenticated
 from dbank.security import BranchTls, PkiError, TokenVerifier, load_branch_tls
 
 
@@ -37,10 +38,14 @@ class BranchCredentials:
         return cls(tls, verifier or TokenVerifier.from_directory(directory))
 
     @classmethod
-    def load_all(cls, configs: Iterable[BranchConfig]) -> dict[int, BranchCredentials]:
+    def load_all(
+        cls, configs: Iterable[BranchConfig], tokens: Iterable[str] = ()
+    ) -> dict[int, BranchCredentials]:
         """The credentials of every secure branch of ``configs`` whose material loads,
         by branch id, each directory's token keys read once; a branch left out says what
-        is wrong with its material when it starts."""
+        is wrong with its material when it starts. Each of ``tokens`` that proves valid is
+        remembered by the verifiers as proven (``TokenVerifier.verify``); one that does
+        not is left for the branches to refuse."""
         loaded: dict[int, BranchCredentials] = {}
         verifiers: dict[Path, TokenVerifier] = {}
         for config in configs:
@@ -52,6 +57,9 @@ class BranchCredentials:
                     verifier = verifiers[config.tls_dir] = TokenVerifier.from_directory(
                         config.tls_dir
                     )
+                    for token in tokens:
+                        with contextlib.suppress(Unauthenticated):
+                            verifier.verify(token)
                 loaded[config.branch_id] = cls.load(config.tls_dir, config.branch_id, verifier)
         return loaded
 

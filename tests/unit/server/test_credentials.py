@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from support.secure import PKI
 
 from dbank.branch import BranchConfig
-from dbank.security import load_branch_tls
+from dbank.errors import Unauthenticated
+from dbank.hosting import LocalPki
+from dbank.security import Role, load_branch_tls
 from dbank.server import BranchCredentials
 
 
@@ -37,3 +40,17 @@ def test_a_branch_whose_material_does_not_load_is_left_to_say_so_itself(
         BranchConfig(branch_id=2, tls_dir=tmp_path / "missing"),
     ]
     assert sorted(BranchCredentials.load_all(configs)) == [1]
+
+
+def test_tokens_proven_before_the_fork_stay_valid_and_a_forged_one_stays_refused(
+    tmp_path: Path,
+) -> None:
+    good = PKI.token("ann", Role.CUSTOMER)
+    stranger = LocalPki.make(tmp_path / "tls", [1])
+    forged = stranger.token("ann", Role.ADMIN)  # another bank's key
+    configs = [BranchConfig(branch_id=1, tls_dir=PKI.tls_dir)]
+    loaded = BranchCredentials.load_all(configs, [good, forged, "not a token"])
+    verifier = loaded[1].verifier
+    assert verifier.verify(good).role is Role.CUSTOMER
+    with pytest.raises(Unauthenticated):
+        verifier.verify(forged)
