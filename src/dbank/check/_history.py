@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -88,10 +88,20 @@ class History:
     private: dict[int, str]
     operations: list[Operation] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
-    began: int = field(default_factory=time.monotonic_ns)
+    clock: Callable[[], int] = time.monotonic_ns
+    """Nanoseconds of the clock the run goes by (a simulated one, in a simulation)."""
+    began: int = -1
+    """``clock()`` when the run began (``start``); until then, when the history was made."""
+
+    def __post_init__(self) -> None:
+        self.began = self.clock()
+
+    def start(self) -> None:
+        """The run begins now: times are counted from here."""
+        self.began = self.clock()
 
     def now(self) -> int:
-        return time.monotonic_ns() - self.began
+        return self.clock() - self.began
 
     def invoke(
         self,

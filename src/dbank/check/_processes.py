@@ -10,7 +10,6 @@ import asyncio
 import functools
 import random
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,7 +95,7 @@ async def check_bank(
     records them in ``workload.history.faults``), stop it when ``schedule`` returns, heal,
     settle every unanswered request, read every replica and run every checker."""
     await workload.setup()
-    workload.history.began = time.monotonic_ns()  # the run's clock starts with its customers
+    workload.history.start()  # the run's clock starts with its customers
     stop = asyncio.Event()
     work = asyncio.create_task(workload.run(stop))
     try:

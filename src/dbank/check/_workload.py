@@ -21,7 +21,7 @@ from typing import Protocol
 
 from dbank.check._checkers import Replica
 from dbank.check._history import History, Kind, Operation, Outcome, effect
-from dbank.client import BankClient, RetryPolicy, Session, WriteConcern, new_request_id
+from dbank.client import BankClient, RetryPolicy, Session, WriteConcern
 from dbank.errors import (
     Aborted,
     DbankError,
@@ -227,7 +227,7 @@ class Workload:
             worker.number,
             kind,
             branch,
-            new_request_id(),
+            f"{worker.rng.getrandbits(128):032x}",  # from the seed, as every choice here
             accounts,
             amount,
             worker.concern.name,
