@@ -8,7 +8,8 @@ whether the bank kept one promise, with every anomaly it found.
   (invoked before the read answered, and not refused): money neither appears nor vanishes.
 - ``sessions``: every read of a worker's own account (which only that worker touches, with
   one session, at any branch) shows every write of its own that was acknowledged before
-  the read began, and none that was refused: read-your-writes and monotonic reads.
+  the read began, and none that was refused: read-your-writes. (Monotonic reads across
+  the writes whose outcome was unknown are not checked yet.)
 - ``final_balances``: once every request's outcome is settled, each account at each replica
   holds exactly its opening balance plus the acknowledged writes.
 - ``no_duplicates``: no request id appears twice in any account's history at any replica.

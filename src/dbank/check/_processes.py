@@ -80,7 +80,8 @@ async def _check(
     bank: ProxiedBank, workload: Workload, duration: float, seed: int, progress: Progress
 ) -> list[Verdict]:
     async def schedule() -> None:
-        await _faults(bank, workload, duration, random.Random(seed), progress)
+        # Its own stream of the seed, apart from the workload's.
+        await _faults(bank, workload, duration, random.Random(f"faults/{seed}"), progress)
 
     return await check_bank(bank, workload, schedule, progress)
 

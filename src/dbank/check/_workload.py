@@ -14,6 +14,7 @@ or at another (naming the first branch, as a client must). All of it is recorded
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,14 +23,7 @@ from typing import Protocol
 from dbank.check._checkers import Replica
 from dbank.check._history import History, Kind, Operation, Outcome, effect
 from dbank.client import BankClient, RetryPolicy, Session, WriteConcern
-from dbank.errors import (
-    Aborted,
-    DbankError,
-    DeadlineExceeded,
-    InsufficientFunds,
-    Internal,
-    Unavailable,
-)
+from dbank.errors import AlreadyExists, DbankError, FailedPrecondition, InsufficientFunds
 from dbank.ledger import VersionVector
 
 CURRENCY = "USD"
@@ -39,6 +33,7 @@ OPENING_PER_BRANCH = 1_000
 of every shared account); each worker's own account gets a tenth of it."""
 CALL_TIMEOUT = 2.0
 SETTLE_WITHIN = 60.0
+SETTLE_BACKOFF = 0.2
 ONE_TRY = RetryPolicy(attempts=1)
 """The workload's calls are not retried by the client: a retry is the workload's choice,
 recorded in the history."""
@@ -66,11 +61,13 @@ brings the bank's CA and a token."""
 class _Worker:
     number: int
     rng: random.Random
+    """What the worker does next: drawn the same way whatever the bank answers."""
+    retries: random.Random
+    """Whether and where it retries an unanswered write: drawn only when one happens,
+    so apart from ``rng``, whose sequence then does not depend on the bank's timing."""
     concern: WriteConcern
     session: Session = field(default_factory=Session)
     clients: dict[tuple[int, str], BankClient] = field(default_factory=dict)
-    retired: list[BankClient] = field(default_factory=list)
-    """Clients dropped after a failure, closed at the end."""
 
 
 class Workload:
@@ -93,6 +90,7 @@ class Workload:
         self._workers = [
             _Worker(
                 w,
+                random.Random(self.rng.getrandbits(64)),
                 random.Random(self.rng.getrandbits(64)),
                 WriteConcern.LOCAL if w % 2 == 0 else WriteConcern.ALL,
             )
@@ -144,27 +142,30 @@ class Workload:
         return self._progress
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Every worker, until ``stop`` is set."""
+        """Every worker, until ``stop`` is set (a worker that fails stops them all)."""
         try:
-            await asyncio.gather(*(self._work(worker, stop) for worker in self._workers))
+            async with asyncio.TaskGroup() as workers:
+                for worker in self._workers:
+                    workers.create_task(self._work(worker, stop))
         finally:
             await self._close_clients()
 
     async def settle(self) -> None:
         """Retry every write whose outcome is unknown, with its request id, until the bank
         answers (at the branch that first took it): afterwards every request was applied
-        once or refused. Call it once the faults are healed.
-
-        Raises:
-            TimeoutError: some request got no answer within ``SETTLE_WITHIN`` seconds.
+        once or refused. Call it once the faults are healed. A request still unanswered
+        after ``SETTLE_WITHIN`` seconds in all stays so, for the checkers to report.
         """
-        async with asyncio.timeout(SETTLE_WITHIN):
-            for attempts in list(self.history.requests().values()):
-                while effect(attempts) is Outcome.INFO:
-                    first = attempts[0]
-                    worker = self._workers[first.worker]
-                    attempts.append(await self._write(worker, first, first.branch))
-            await self._close_clients()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SETTLE_WITHIN):
+                for attempts in list(self.history.requests().values()):
+                    while effect(attempts) is Outcome.INFO:
+                        if len(attempts) > 1:
+                            await asyncio.sleep(SETTLE_BACKOFF)  # a pause between retries
+                        first = attempts[0]
+                        worker = self._workers[first.worker]
+                        attempts.append(await self._write(worker, first, first.branch))
+        await self._close_clients()
 
     async def final_state(self) -> dict[int, Replica]:
         """Every replica's balances and histories, read with a session that covers every
@@ -235,8 +236,8 @@ class Workload:
         op = await self._call(worker, first, branch)
         # An unanswered write is retried with its request id half of the time, at once,
         # here or at another branch (which forwards it to the first).
-        while op.outcome is Outcome.INFO and worker.rng.random() < 0.5:
-            op = await self._write(worker, first, worker.rng.choice(self.bank.ids))
+        while op.outcome is Outcome.INFO and worker.retries.random() < 0.5:
+            op = await self._write(worker, first, worker.retries.choice(self.bank.ids))
 
     async def _write(self, worker: _Worker, first: Operation, branch: int) -> Operation:
         retry = self.history.invoke(
@@ -285,7 +286,7 @@ class Workload:
         except InsufficientFunds as exc:
             self.history.complete(op, Outcome.FAIL, error=exc.reason)
         except DbankError as exc:
-            self._forget(worker, branch)
+            await self._forget(worker, branch)
             self.history.complete(op, _outcome_of(exc), error=exc.reason)
         else:
             self.history.complete(op, Outcome.OK, op_id=op_id)
@@ -300,7 +301,7 @@ class Workload:
         try:
             found = await self._client(worker, branch).get_balances(account_ids=accounts)
         except DbankError as exc:
-            self._forget(worker, branch)
+            await self._forget(worker, branch)
             self.history.complete(op, _outcome_of(exc), error=exc.reason)
             return
         by_id = {a.account_id: a for a in found}
@@ -325,25 +326,26 @@ class Workload:
             )
         return client
 
-    def _forget(self, worker: _Worker, branch: int) -> None:
+    async def _forget(self, worker: _Worker, branch: int) -> None:
         # After a failure the channel may be to a branch that has gone: a new one next time.
         for key in [k for k in worker.clients if k[0] == branch]:
-            worker.retired.append(worker.clients.pop(key))
+            await worker.clients.pop(key).close()
 
     async def _close_clients(self) -> None:
-        clients = []
+        clients: list[BankClient] = []
         for worker in self._workers:
-            clients += [*worker.clients.values(), *worker.retired]
+            clients += worker.clients.values()
             worker.clients.clear()
-            worker.retired.clear()
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 
 
 def _outcome_of(error: DbankError) -> Outcome:
-    """A refusal is ``fail`` (nothing applied); no answer, or an answer that the branch
-    could not finish (unavailable, aborted, internal), is ``info``: it may be applied."""
-    unknown = (Unavailable, DeadlineExceeded, Aborted, Internal)
-    return Outcome.INFO if isinstance(error, unknown) else Outcome.FAIL
+    """``fail`` (nothing applied, ever) only for the refusals a branch stores as the
+    request's outcome, so that a retry gets it again: a failed precondition (insufficient
+    funds...) and a request id reused. Anything else is ``info``: no answer, an answer the
+    branch could not finish, or a refusal made before the request id was looked up
+    (which says nothing of an earlier attempt that may have been applied)."""
+    return Outcome.FAIL if isinstance(error, (FailedPrecondition, AlreadyExists)) else Outcome.INFO
 
 
 async def converged(

@@ -6,6 +6,7 @@ import random
 import sys
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from rich.console import Console
@@ -31,10 +32,11 @@ CHECKER_CRASHED = 3
 )
 @click.option(
     "--duration",
-    type=click.FloatRange(min=3.0),
+    type=click.FloatRange(min=5.0),
     default=20.0,
     show_default=True,
-    help="Seconds of workload and faults, before the bank heals and is checked.",
+    help="Seconds of workload and faults (at least 5: room for a fault), before the bank"
+    " heals and is checked.",
 )
 @click.option("--seed", type=click.IntRange(min=0), help="Seed of the workload and the faults.")
 @click.option(
@@ -61,7 +63,7 @@ def check(
     faults drawn from the seed come and go. Then the faults heal, every request is
     settled, and checkers read the whole history and every replica: no balance or escrow
     share negative, totals within what the writes allow, every read of a customer's own
-    account consistent with its session, final balances exact, no request applied twice,
+    account showing its own acknowledged writes, final balances exact, no request applied twice,
     every acknowledged write everywhere, all replicas identical.
 
     Exit status 0 when every check passes, 1 when one found an anomaly (the seed that
@@ -76,18 +78,26 @@ def check(
     )
     try:
         run = _run(console, branches, duration, seed, insecure)
-        written = [] if report_dir is None else write_report(run, report_dir)
     except Exception as exc:
-        traceback.print_exc(file=sys.stderr)
-        console.print(f"the checker itself failed: {type(exc).__name__}: {exc}")
-        sys.exit(CHECKER_CRASHED)
+        _crashed(console, exc)
     Console().print(_verdicts(run))
-    for path in written:
-        console.print(f"wrote {path}")
+    if report_dir is not None:
+        try:
+            written = write_report(run, report_dir)
+        except Exception as exc:
+            _crashed(console, exc)
+        for path in written:
+            console.print(f"wrote {path}")
     if not run.ok:
         again = f"dbank check --processes --branches {branches} --duration {duration:g}"
         console.print(f"anomalies found; run it again with: {again} --seed {seed}")
         sys.exit(1)
+
+
+def _crashed(console: Console, exc: Exception) -> NoReturn:
+    traceback.print_exc(file=sys.stderr)
+    console.print(f"the checker itself failed: {type(exc).__name__}: {exc}")
+    sys.exit(CHECKER_CRASHED)
 
 
 def _run(console: Console, branches: int, duration: float, seed: int, insecure: bool) -> CheckRun:

@@ -174,3 +174,17 @@ def test_replicas_that_differ_have_not_converged() -> None:
     }
     verdict = _verdict("converged", _history(), replicas)
     assert [a.size for a in verdict.anomalies] == [1, 1]
+
+
+def test_an_unanswered_write_settled_by_a_retry_elsewhere_counts_once() -> None:
+    history = _history()
+    _write(history, Kind.DEPOSIT, ("a",), 20, Outcome.INFO, at=0, request_id="d")
+    _read(history, ("a", "b"), (120, 100), at=3)  # it was applied: allowed
+    _write(history, Kind.DEPOSIT, ("a",), 20, Outcome.OK, at=5, request_id="d", op_id="1.1")
+    _read(history, ("a", "b"), (140, 100), at=9)  # twice: 20 more than any write allows
+    entries = {"a": [("d", "1.1")], "b": [], "own-0": []}
+    held = {"a": 120, "b": 100, "own-0": 10}
+    verdicts = {v.name: v for v in check(history, {1: _replica(held, entries)})}
+    assert [a.size for a in verdicts["read_totals"].anomalies] == [20]
+    assert verdicts["final_balances"].ok
+    assert verdicts["acknowledged_everywhere"].ok
