@@ -63,8 +63,9 @@ def check(
     faults drawn from the seed come and go. Then the faults heal, every request is
     settled, and checkers read the whole history and every replica: no balance or escrow
     share negative, totals within what the writes allow, every read of a customer's own
-    account showing its own acknowledged writes, final balances exact, no request applied twice,
-    every acknowledged write everywhere, all replicas identical.
+    account showing its own acknowledged writes and never losing one it showed, final
+    balances exact, no request applied twice, every acknowledged write everywhere, all
+    replicas identical.
 
     Exit status 0 when every check passes, 1 when one found an anomaly (the seed that
     replays the run is printed), 3 when the checker itself failed.

@@ -188,3 +188,24 @@ def test_an_unanswered_write_settled_by_a_retry_elsewhere_counts_once() -> None:
     assert [a.size for a in verdicts["read_totals"].anomalies] == [20]
     assert verdicts["final_balances"].ok
     assert verdicts["acknowledged_everywhere"].ok
+
+
+def test_a_session_that_goes_back_in_time_breaks_monotonic_reads() -> None:
+    history = _history()
+    _write(history, Kind.DEPOSIT, ("own-0",), 5, Outcome.INFO, at=0)  # may or may not
+    _read(history, ("own-0",), (15,), at=2)  # shows it
+    _read(history, ("own-0",), (15,), at=4)
+    _read(history, ("own-0",), (10,), at=6)  # no longer: back in time
+    verdict = _verdict("sessions", history)
+    assert verdict.checked == 3
+    assert [a.operation for a in verdict.anomalies] == [3]
+
+
+def test_a_session_may_show_an_unsettled_write_late_but_never_lose_it() -> None:
+    history = _history()
+    _write(history, Kind.DEPOSIT, ("own-0",), 5, Outcome.INFO, at=0)
+    _write(history, Kind.WITHDRAW, ("own-0",), 2, Outcome.INFO, at=2)
+    _read(history, ("own-0",), (10,), at=4)  # neither yet
+    _read(history, ("own-0",), (8,), at=5)  # the withdrawal
+    _read(history, ("own-0",), (13,), at=6)  # both
+    assert _verdict("sessions", history).ok
