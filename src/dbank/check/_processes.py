@@ -31,6 +31,10 @@ Progress = Callable[[float, str], None]
 """Told the share of the run done (0 to 1) and what is happening."""
 
 
+def _untold(done: float, what: str) -> None:
+    pass
+
+
 @dataclass
 class CheckRun:
     """A finished run: its workload (history, counts) and the checkers' verdicts."""
@@ -52,7 +56,7 @@ def run_processes(
     duration: float,
     seed: int,
     insecure: bool = False,
-    progress: Progress = lambda done, what: None,
+    progress: Progress = _untold,
 ) -> CheckRun:
     """Start the bank, run the workload and the faults for ``duration`` seconds, heal,
     settle, check; stop every process on the way out."""
@@ -90,7 +94,7 @@ async def check_bank(
     bank: ProxiedBank,
     workload: Workload,
     schedule: Callable[[], Awaitable[None]],
-    progress: Progress = lambda done, what: None,
+    progress: Progress = _untold,
 ) -> list[Verdict]:
     """Set the workload up on ``bank``, run it while ``schedule`` injects faults (it
     records them in ``workload.history.faults``), stop it when ``schedule`` returns, heal,

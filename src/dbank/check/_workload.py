@@ -22,8 +22,15 @@ from typing import Protocol
 
 from dbank.check._checkers import Replica
 from dbank.check._history import History, Kind, Operation, Outcome, effect
-from dbank.client import BankClient, RetryPolicy, Session, WriteConcern
-from dbank.errors import AlreadyExists, DbankError, FailedPrecondition, InsufficientFunds
+from dbank.client import (
+    BalanceChange,
+    BankClient,
+    RetryPolicy,
+    Session,
+    TransferResult,
+    WriteConcern,
+)
+from dbank.errors import AlreadyExists, DbankError, FailedPrecondition
 from dbank.ledger import VersionVector
 
 CURRENCY = "USD"
@@ -81,7 +88,7 @@ class Workload:
     ) -> None:
         self.bank = bank
         self.connect = connect
-        self.rng = random.Random(seed)
+        rng = random.Random(seed)
         shared = tuple(f"shared-{k}" for k in range(SHARED_ACCOUNTS))
         private = {w: f"own-{w}" for w in range(workers)}
         opening = dict.fromkeys(shared, OPENING_PER_BRANCH * len(bank.ids))
@@ -90,15 +97,15 @@ class Workload:
         self._workers = [
             _Worker(
                 w,
-                random.Random(self.rng.getrandbits(64)),
-                random.Random(self.rng.getrandbits(64)),
+                random.Random(rng.getrandbits(64)),
+                random.Random(rng.getrandbits(64)),
                 WriteConcern.LOCAL if w % 2 == 0 else WriteConcern.ALL,
             )
             for w in range(workers)
         ]
         self._setup = Session()
         self._acknowledged = 0
-        self._progress: asyncio.Condition | None = None
+        self._progress = asyncio.Condition()
 
     @property
     def counts(self) -> dict[str, int]:
@@ -131,15 +138,9 @@ class Workload:
         Raises:
             TimeoutError: they were not within ``within`` seconds.
         """
-        progress = self._condition()
         target = self._acknowledged + n
-        async with asyncio.timeout(within), progress:
-            await progress.wait_for(lambda: self._acknowledged >= target)
-
-    def _condition(self) -> asyncio.Condition:
-        if self._progress is None:
-            self._progress = asyncio.Condition()
-        return self._progress
+        async with asyncio.timeout(within), self._progress:
+            await self._progress.wait_for(lambda: self._acknowledged >= target)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Every worker, until ``stop`` is set (a worker that fails stops them all)."""
@@ -259,41 +260,28 @@ class Workload:
         try:
             client = self._client(worker, branch)
             if op.kind is Kind.TRANSFER:
-                moved = await client.transfer(
+                answer: BalanceChange | TransferResult = await client.transfer(
                     from_account_id=op.accounts[0],
                     to_account_id=op.accounts[1],
                     amount=op.amount,
                     request_id=op.request_id,
                     request_branch=forwarded,
                 )
-                op_id = str(moved.op_id)
-            elif op.kind is Kind.DEPOSIT:
-                change = await client.deposit(
-                    account_id=op.accounts[0],
-                    amount=op.amount,
-                    request_id=op.request_id,
-                    request_branch=forwarded,
-                )
-                op_id = str(change.op_id)
             else:
-                change = await client.withdraw(
+                change = client.deposit if op.kind is Kind.DEPOSIT else client.withdraw
+                answer = await change(
                     account_id=op.accounts[0],
                     amount=op.amount,
                     request_id=op.request_id,
                     request_branch=forwarded,
                 )
-                op_id = str(change.op_id)
-        except InsufficientFunds as exc:
-            self.history.complete(op, Outcome.FAIL, error=exc.reason)
         except DbankError as exc:
-            await self._forget(worker, branch)
-            self.history.complete(op, _outcome_of(exc), error=exc.reason)
+            await self._failed(worker, branch, op, exc)
         else:
-            self.history.complete(op, Outcome.OK, op_id=op_id)
+            self.history.complete(op, Outcome.OK, op_id=str(answer.op_id))
             self._acknowledged += 1
-            progress = self._condition()
-            async with progress:
-                progress.notify_all()
+            async with self._progress:
+                self._progress.notify_all()
         return op
 
     async def _read(self, worker: _Worker, branch: int, accounts: tuple[str, ...]) -> None:
@@ -301,8 +289,7 @@ class Workload:
         try:
             found = await self._client(worker, branch).get_balances(account_ids=accounts)
         except DbankError as exc:
-            await self._forget(worker, branch)
-            self.history.complete(op, _outcome_of(exc), error=exc.reason)
+            await self._failed(worker, branch, op, exc)
             return
         by_id = {a.account_id: a for a in found}
         self.history.complete(
@@ -326,10 +313,13 @@ class Workload:
             )
         return client
 
-    async def _forget(self, worker: _Worker, branch: int) -> None:
-        # After a failure the channel may be to a branch that has gone: a new one next time.
-        for key in [k for k in worker.clients if k[0] == branch]:
-            await worker.clients.pop(key).close()
+    async def _failed(self, worker: _Worker, branch: int, op: Operation, error: DbankError) -> None:
+        outcome = _outcome_of(error)
+        self.history.complete(op, outcome, error=error.reason)
+        if outcome is Outcome.INFO:
+            # No answer: the channel may be to a branch that has gone; a new one next time.
+            for key in [k for k in worker.clients if k[0] == branch]:
+                await worker.clients.pop(key).close()
 
     async def _close_clients(self) -> None:
         clients: list[BankClient] = []

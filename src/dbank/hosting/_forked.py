@@ -70,9 +70,9 @@ class _Child:
 
 class ForkedBranches:
     """One forked OS process per branch. ``fork()`` them before any gRPC object or event
-    loop exists; then, in the event loop, ``await start(on_exit, on_ready)`` and at the end ``await
-    stop()``; and in all cases call ``kill()`` after the loop, which kills and reaps
-    whatever is left."""
+    loop exists; then, in the event loop, ``await start(on_exit, on_ready)`` and at the
+    end ``await stop()``; and in all cases call ``kill()`` after the loop, which kills and
+    reaps whatever is left."""
 
     def __init__(self, configs: Sequence[BranchConfig], children: Sequence[_Child]) -> None:
         self.configs = list(configs)
@@ -95,12 +95,12 @@ class ForkedBranches:
         """
         sys.stdout.flush()
         sys.stderr.flush()
-        # The children wait at a gate (the end of file of a pipe) until every one is forked:
-        # children that started at once would take the CPU from the forking still to do
-        # (on 2 cores, forking 50 branches then took seconds instead of a tenth of one).
         # Each secure branch's TLS material, read and checked here, warm, for all: 50
         # branches' took 13 ms here, against about 2.7 ms each in a new child.
         credentials = BranchCredentials.load_all(configs, tokens)
+        # The children wait at a gate (the end of file of a pipe) until every one is forked:
+        # children that started at once would take the CPU from the forking still to do
+        # (on 2 cores, forking 50 branches then took seconds instead of a tenth of one).
         gate, opener = os.pipe()
         # What exists now is shared with every child: frozen, their collections skip it
         # and leave its pages shared instead of copying them (50 children: seconds).

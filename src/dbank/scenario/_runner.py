@@ -161,13 +161,14 @@ def run_scenario(
         # The customers of a file share its one account, owned by ACCOUNT_OWNER: they call
         # as that customer, whose role reaches its own accounts only.
         token = None if pki is None else pki.token(ACCOUNT_OWNER, Role.CUSTOMER)
+        ca = None if pki is None else pki.ca
         if in_process:
-            return event_loop.run(_run(InProcessBranches(configs), scenario, say, keep, pki, token))
+            return event_loop.run(_run(InProcessBranches(configs), scenario, say, keep, ca, token))
         branches = ForkedBranches.fork(configs, tokens=() if token is None else (token,))
         try:
             for branch_id, pid in branches.pids.items():
                 say(f"branch {branch_id}: pid {pid}, {branches.addresses[branch_id]}")
-            return event_loop.run(_run(branches, scenario, say, keep, pki, token))
+            return event_loop.run(_run(branches, scenario, say, keep, ca, token))
         finally:
             branches.kill()  # only what a second Ctrl-C cut short is left by now
 
@@ -246,7 +247,7 @@ async def _run(
     scenario: Scenario,
     say: Echo,
     keep: bool,
-    pki: LocalPki | None,
+    ca: bytes | None,
     token: str | None,
 ) -> list[EventResult]:
     """Start, play and stop, in a task of its own: cancelling it (the stopper) leaves this
@@ -262,7 +263,7 @@ async def _run(
     loop.add_signal_handler(signal.SIGTERM, stopper.stop, terminated)
     try:
         stopper.work = asyncio.create_task(
-            _start_and_play(branches, scenario, say, stopper, pki, token, settle=keep)
+            _start_and_play(branches, scenario, say, stopper, ca, token, settle=keep)
         )
         try:
             return await stopper.work
@@ -283,7 +284,7 @@ async def _start_and_play(
     scenario: Scenario,
     say: Echo,
     stopper: _Stopper,
-    pki: LocalPki | None,
+    ca: bytes | None,
     token: str | None,
     *,
     settle: bool,
@@ -291,7 +292,7 @@ async def _start_and_play(
     began = time.monotonic()
     trace_dir = branches.configs[0].trace_dir  # the same for every branch
     customers = None if trace_dir is None else CustomerTrace(trace_dir)
-    clients = _clients(branches.addresses, customers, None if pki is None else pki.ca, token)
+    clients = _clients(branches.addresses, customers, ca, token)
     connecting: list[asyncio.Task[None]] = []
 
     def connect(branch_id: int) -> None:
@@ -309,7 +310,7 @@ async def _start_and_play(
                     # event: the streams that carry them are up first. Untraced, the
                     # session alone orders the events, and the streams come up while
                     # they run.
-                    await wait_connected(branches.addresses, ca=None if pki is None else pki.ca)
+                    await wait_connected(branches.addresses, ca=ca)
                     say(f"every branch's streams up after {_since(began)}")
                 await asyncio.gather(*connecting)
         except TimeoutError:
@@ -383,8 +384,7 @@ def _fetch_sources(scenario: Scenario) -> dict[int, frozenset[int]]:
     """For each branch, the branches its events follow: an event's session comes from the
     event before it, and its branch fetches what it lacks from there first."""
     sources: dict[int, set[int]] = {}
-    events = [event for customer in scenario.customers for event in customer.events]
-    for before, event in itertools.pairwise(events):
+    for before, event in itertools.pairwise(scenario.events):
         if before.branch != event.branch:
             sources.setdefault(event.branch, set()).add(before.branch)
     return {branch: frozenset(peers) for branch, peers in sources.items()}

@@ -14,9 +14,7 @@ from dbank.security import Role, load_branch_tls
 from dbank.server import BranchCredentials
 
 
-def test_every_secure_branch_gets_its_own_material_and_one_shared_verifier(
-    tmp_path: Path,
-) -> None:
+def test_every_secure_branch_gets_its_own_material_and_one_shared_verifier() -> None:
     configs = [
         BranchConfig(branch_id=1, tls_dir=PKI.tls_dir),
         BranchConfig(branch_id=2),  # --insecure: nothing to load
